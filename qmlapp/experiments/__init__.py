@@ -1,0 +1,1 @@
+"""Experiment kinds. Spec modules import no TensorFlow; ``*_train`` / runner modules do."""

@@ -1,0 +1,61 @@
+"""Registry of experiment kinds: one entry per family.
+
+Menus, the CLI ``kinds`` command, validation and generic tests all come from here. The ``run``
+function is referenced by import path so the web process never imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from qmlapp.context import RunContext
+from qmlapp.experiments.qnn import QnnSpec
+from qmlapp.specs import Spec, SpecError
+
+RunFn = Callable[[Any, RunContext], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class ExperimentKind:
+    name: str
+    title: str
+    description: str
+    spec_class: type[Spec]
+    runner: str  # "module:function", imported lazily on the worker side
+    summary_keys: tuple[str, ...]
+
+    def load_runner(self) -> RunFn:
+        module, func = self.runner.split(":")
+        return getattr(importlib.import_module(module), func)  # type: ignore[no-any-return]
+
+
+KINDS: dict[str, ExperimentKind] = {
+    k.name: k
+    for k in (
+        ExperimentKind(
+            name="qnn",
+            title="QNN classifier",
+            description=(
+                "Trains a variational quantum classifier (encoding + ansatz + readout) on a tabular "
+                "dataset with TensorFlow Quantum's qsim ops and adjoint gradients."
+            ),
+            spec_class=QnnSpec,
+            runner="qmlapp.experiments.qnn_train:run",
+            summary_keys=("val_accuracy", "test_accuracy", "test_f1", "wall_time_s"),
+        ),
+    )
+}
+
+
+def get_kind(name: str) -> ExperimentKind:
+    if name not in KINDS:
+        raise SpecError("kind", f"unknown experiment kind {name!r}; known kinds: {', '.join(KINDS)}")
+    return KINDS[name]
+
+
+def parse_spec(kind: str, data: Mapping[str, Any]) -> Spec:
+    """Validate a plain mapping into the kind's frozen spec (raises :class:`SpecError`)."""
+    return get_kind(kind).spec_class.from_dict(data)
