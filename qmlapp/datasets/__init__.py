@@ -28,7 +28,8 @@ DATASETS: dict[str, DatasetInfo] = {
     for d in (
         DatasetInfo("iris", "Iris", 150, 4, 3, "scikit-learn load_iris (Fisher 1936)"),
         DatasetInfo("wine", "Wine", 178, 13, 3, "scikit-learn load_wine (UCI 109)"),
-        DatasetInfo("breast_cancer", "Breast cancer (diagnostic)", 569, 30, 2, "scikit-learn load_breast_cancer (UCI 17)"),
+        DatasetInfo("breast_cancer", "Breast cancer (diagnostic)", 569, 30, 2,
+                    "scikit-learn load_breast_cancer (UCI 17)"),
         DatasetInfo("digits", "Digits 8x8", 1797, 64, 10, "scikit-learn load_digits (UCI 80)"),
         DatasetInfo("rice", "Rice (Cammeo/Osmancik)", 3810, 7, 2, "UCI 545, Cinar & Koklu 2019, CC BY 4.0"),
         DatasetInfo("banknote", "Banknote authentication", 1372, 4, 2, "UCI 267, CC BY 4.0"),

@@ -1,0 +1,484 @@
+"""Run store: the only channel between the UI, the CLI and the workers.
+
+Contract:
+- Reads return frozen plain records (``RunRecord``, ``MetricPoint`` ...), never ORM rows.
+- One scoped-session helper (``_session``) owns commit / rollback / close.
+- Run lifecycle: ``queued → running → succeeded | failed | cancelled``. A queued run is claimed with
+  a compare-and-set on its status, so two workers never run the same run. Writes from a worker
+  (progress, finish) only apply while that worker still owns the run.
+- A running run whose heartbeat is older than ``stale_after_s`` is requeued until it has been
+  attempted ``max_attempts`` times, then failed with a reason (``recover_stale_runs``).
+- Timestamps are timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.orm import Session, sessionmaker
+
+from db.models import ArtifactRow, Metric, Run, Worker, utcnow
+
+QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "queued", "running", "succeeded", "failed", "cancelled"
+STATUSES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED)
+FINISHED = (SUCCEEDED, FAILED, CANCELLED)
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class StorageError(Exception):
+    """A request the store refuses (unknown run, wrong state)."""
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: int
+    kind: str
+    name: str
+    spec: dict[str, Any]
+    seed: int
+    status: str
+    progress: float
+    message: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    heartbeat_at: datetime | None
+    worker_id: str | None
+    attempts: int
+    cancel_requested: bool
+    error: str | None
+    traceback: str | None
+    versions: dict[str, Any]
+    result: dict[str, Any] | None
+    sweep_id: int | None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.started_at is None:
+            return None
+        end = self.finished_at or utcnow()
+        return (end - self.started_at).total_seconds()
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        for k, v in out.items():
+            if isinstance(v, datetime):
+                out[k] = v.isoformat()
+        return out
+
+
+@dataclass(frozen=True)
+class MetricPoint:
+    step: int
+    name: str
+    value: float
+
+
+@dataclass(frozen=True)
+class ArtifactRecord:
+    name: str
+    media_type: str
+    size: int
+    content: bytes | None = None
+
+
+@dataclass(frozen=True)
+class WorkerRecord:
+    id: str
+    hostname: str
+    pid: int
+    started_at: datetime
+    heartbeat_at: datetime
+    current_run_id: int | None
+    stopped_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    owned: bool  # False when the run was taken away (recovered, deleted)
+    cancel_requested: bool
+
+
+@dataclass(frozen=True)
+class Recovery:
+    run_id: int
+    action: str  # "requeued" | "failed"
+    reason: str
+
+
+def _run_record(row: Run) -> RunRecord:
+    return RunRecord(
+        id=row.id, kind=row.kind, name=row.name, spec=dict(row.spec or {}), seed=row.seed,
+        status=row.status, progress=row.progress, message=row.message, created_at=row.created_at,
+        started_at=row.started_at, finished_at=row.finished_at, heartbeat_at=row.heartbeat_at,
+        worker_id=row.worker_id, attempts=row.attempts, cancel_requested=row.cancel_requested,
+        error=row.error, traceback=row.traceback, versions=dict(row.versions or {}),
+        result=None if row.result is None else dict(row.result), sweep_id=row.sweep_id,
+    )
+
+
+def _worker_record(row: Worker) -> WorkerRecord:
+    return WorkerRecord(row.id, row.hostname, row.pid, row.started_at, row.heartbeat_at,
+                        row.current_run_id, row.stopped_at)
+
+
+def _sqlite_path(url: sa.URL) -> Path | None:
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    return Path(url.database)
+
+
+def make_engine(url: str) -> sa.Engine:
+    """Engine with SQLite tuned for several processes: WAL, busy timeout, IMMEDIATE write txns."""
+    parsed = sa.make_url(url)
+    path = _sqlite_path(parsed)
+    if parsed.get_backend_name() != "sqlite":
+        return sa.create_engine(url, pool_pre_ping=True, future=True)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy (not pysqlite) emit BEGIN, so that writers can take the lock up front.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA busy_timeout=60000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        # BEGIN IMMEDIATE for writes avoids the deferred-lock upgrade deadlock ("database is
+        # locked" despite busy_timeout); reads stay deferred so the UI never queues behind a worker.
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("write") else "BEGIN")
+
+    return engine
+
+
+def migrate(engine: sa.Engine) -> None:
+    """Apply Alembic migrations up to head (idempotent; serialised across processes on SQLite)."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    path = _sqlite_path(engine.url)
+    lock_ctx: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
+    if path is not None:
+        lock_ctx = _file_lock(path.with_name(path.name + ".migrate.lock"))
+    with lock_ctx, engine.connect() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+        conn.commit()
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    with open(path, "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+class Storage:
+    """Storage API over one database URL. Safe to share between threads of one process."""
+
+    def __init__(self, url: str, *, auto_migrate: bool = True) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        if auto_migrate:
+            migrate(self.engine)
+        self._read = sessionmaker(self.engine, expire_on_commit=False)
+        self._write = sessionmaker(self.engine.execution_options(write=True), expire_on_commit=False)
+
+    @contextlib.contextmanager
+    def _session(self, write: bool = False) -> Iterator[Session]:
+        session = (self._write if write else self._read)()
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # --- runs ----------------------------------------------------------------------------------
+    def create_run(self, kind: str, spec: dict[str, Any], *, seed: int = 0, name: str = "",
+                   versions: dict[str, Any] | None = None, sweep_id: int | None = None) -> RunRecord:
+        with self._session(write=True) as s:
+            row = Run(kind=kind, name=name, spec=spec, seed=seed, status=QUEUED, progress=0.0,
+                      message="queued", created_at=utcnow(), versions=versions or {}, attempts=0,
+                      cancel_requested=False, sweep_id=sweep_id)
+            s.add(row)
+            s.flush()
+            return _run_record(row)
+
+    def get_run(self, run_id: int) -> RunRecord:
+        with self._session() as s:
+            row = s.get(Run, run_id)
+            if row is None:
+                raise StorageError(f"run {run_id} does not exist")
+            return _run_record(row)
+
+    def list_runs(self, *, kinds: Sequence[str] | None = None, statuses: Sequence[str] | None = None,
+                  sweep_id: int | None = None, ids: Iterable[int] | None = None,
+                  limit: int | None = 500) -> list[RunRecord]:
+        """Newest first."""
+        q = sa.select(Run).order_by(Run.id.desc())
+        if kinds:
+            q = q.where(Run.kind.in_(list(kinds)))
+        if statuses:
+            q = q.where(Run.status.in_(list(statuses)))
+        if sweep_id is not None:
+            q = q.where(Run.sweep_id == sweep_id)
+        if ids is not None:
+            q = q.where(Run.id.in_(list(ids)))
+        if limit is not None:
+            q = q.limit(limit)
+        with self._session() as s:
+            return [_run_record(r) for r in s.scalars(q)]
+
+    def count_runs(self) -> dict[str, int]:
+        with self._session() as s:
+            rows = s.execute(sa.select(Run.status, sa.func.count()).group_by(Run.status)).all()
+        return {status: int(n) for status, n in rows}
+
+    def claim_next_run(self, worker_id: str, kinds: Sequence[str] | None = None) -> RunRecord | None:
+        """Atomically move the oldest queued run to running for ``worker_id``; None if none is queued."""
+        for _ in range(20):
+            with self._session() as s:
+                q = sa.select(Run.id).where(Run.status == QUEUED).order_by(Run.id).limit(1)
+                if kinds:
+                    q = q.where(Run.kind.in_(list(kinds)))
+                run_id = s.scalar(q)
+            if run_id is None:
+                return None
+            claimed = self.claim_run(run_id, worker_id)
+            if claimed is not None:
+                return claimed
+        return None
+
+    def claim_run(self, run_id: int, worker_id: str) -> RunRecord | None:
+        """Compare-and-set one specific run from queued to running; None if someone else got it."""
+        now = utcnow()
+        with self._session(write=True) as s:
+            res = s.execute(
+                sa.update(Run)
+                .where(Run.id == run_id, Run.status == QUEUED)
+                .values(status=RUNNING, worker_id=worker_id, started_at=now, heartbeat_at=now,
+                        attempts=Run.attempts + 1, progress=0.0, message="starting",
+                        finished_at=None, error=None, traceback=None)
+            )
+            if res.rowcount != 1:  # type: ignore[attr-defined]
+                return None
+            row = s.get(Run, run_id)
+            assert row is not None
+            s.refresh(row)
+            return _run_record(row)
+
+    def heartbeat(self, run_id: int, worker_id: str) -> Heartbeat:
+        with self._session(write=True) as s:
+            res = s.execute(
+                sa.update(Run).where(Run.id == run_id, Run.worker_id == worker_id, Run.status == RUNNING)
+                .values(heartbeat_at=utcnow())
+            )
+            owned = res.rowcount == 1  # type: ignore[attr-defined]
+            flag = s.scalar(sa.select(Run.cancel_requested).where(Run.id == run_id))
+        return Heartbeat(owned=owned, cancel_requested=bool(flag))
+
+    def set_progress(self, run_id: int, worker_id: str, fraction: float, message: str = "") -> bool:
+        fraction = min(max(float(fraction), 0.0), 1.0)
+        with self._session(write=True) as s:
+            res = s.execute(
+                sa.update(Run).where(Run.id == run_id, Run.worker_id == worker_id, Run.status == RUNNING)
+                .values(progress=fraction, message=message[:2000], heartbeat_at=utcnow())
+            )
+            return res.rowcount == 1  # type: ignore[attr-defined,no-any-return]
+
+    def finish_run(self, run_id: int, worker_id: str, status: str, *, result: dict[str, Any] | None = None,
+                   error: str | None = None, traceback: str | None = None, message: str = "",
+                   versions: dict[str, Any] | None = None) -> bool:
+        """Write the final state; only applies while ``worker_id`` still owns the running run."""
+        if status not in FINISHED:
+            raise StorageError(f"finish status must be one of {FINISHED}, got {status!r}")
+        values: dict[str, Any] = {"status": status, "finished_at": utcnow(), "error": error,
+                                  "traceback": traceback, "message": message or status}
+        if versions is not None:
+            values["versions"] = versions
+        if status == SUCCEEDED:
+            values["progress"] = 1.0
+        if result is not None:
+            values["result"] = result
+        with self._session(write=True) as s:
+            res = s.execute(
+                sa.update(Run).where(Run.id == run_id, Run.worker_id == worker_id, Run.status == RUNNING)
+                .values(**values)
+            )
+            return res.rowcount == 1  # type: ignore[attr-defined,no-any-return]
+
+    def release_run(self, run_id: int, worker_id: str, message: str) -> bool:
+        """Put a running run back in the queue (graceful worker shutdown); not counted as an attempt."""
+        with self._session(write=True) as s:
+            res = s.execute(
+                sa.update(Run).where(Run.id == run_id, Run.worker_id == worker_id, Run.status == RUNNING)
+                .values(status=QUEUED, worker_id=None, progress=0.0, message=message,
+                        attempts=Run.attempts - 1, started_at=None)
+            )
+            if res.rowcount == 1:  # type: ignore[attr-defined]
+                s.execute(sa.delete(Metric).where(Metric.run_id == run_id))
+                return True
+            return False
+
+    def request_cancel(self, run_id: int) -> RunRecord:
+        """Cancel a queued run at once; flag a running one (its worker stops within one step)."""
+        with self._session(write=True) as s:
+            row = s.get(Run, run_id)
+            if row is None:
+                raise StorageError(f"run {run_id} does not exist")
+            if row.status == QUEUED:
+                row.status, row.finished_at, row.message = CANCELLED, utcnow(), "cancelled before start"
+                row.cancel_requested = True
+            elif row.status == RUNNING:
+                row.cancel_requested = True
+                row.message = "cancel requested"
+            s.flush()
+            return _run_record(row)
+
+    def is_cancel_requested(self, run_id: int) -> bool:
+        with self._session() as s:
+            return bool(s.scalar(sa.select(Run.cancel_requested).where(Run.id == run_id)))
+
+    def delete_run(self, run_id: int) -> None:
+        """Delete a run with its metrics and artifacts; a running run must be cancelled first."""
+        with self._session(write=True) as s:
+            row = s.get(Run, run_id)
+            if row is None:
+                raise StorageError(f"run {run_id} does not exist")
+            if row.status == RUNNING:
+                raise StorageError(f"run {run_id} is running; cancel it before deleting")
+            s.execute(sa.delete(Metric).where(Metric.run_id == run_id))
+            s.execute(sa.delete(ArtifactRow).where(ArtifactRow.run_id == run_id))
+            s.delete(row)
+
+    def recover_stale_runs(self, stale_after_s: float, max_attempts: int = 2) -> list[Recovery]:
+        """Requeue (or, after ``max_attempts``, fail) running runs whose heartbeat went stale."""
+        cutoff = utcnow() - timedelta(seconds=stale_after_s)
+        out: list[Recovery] = []
+        with self._session(write=True) as s:
+            rows = s.scalars(sa.select(Run).where(Run.status == RUNNING, Run.heartbeat_at < cutoff)).all()
+            for row in rows:
+                who = row.worker_id or "unknown worker"
+                if row.cancel_requested:
+                    row.status, row.finished_at = CANCELLED, utcnow()
+                    row.message = f"cancelled (worker {who} stopped responding)"
+                    out.append(Recovery(row.id, "cancelled", row.message))
+                elif row.attempts < max_attempts:
+                    row.status, row.worker_id, row.progress = QUEUED, None, 0.0
+                    row.message = (f"requeued: worker {who} stopped sending heartbeats "
+                                   f"(attempt {row.attempts} of {max_attempts})")
+                    out.append(Recovery(row.id, "requeued", row.message))
+                else:
+                    row.status, row.finished_at = FAILED, utcnow()
+                    row.error = (f"worker {who} stopped sending heartbeats for more than "
+                                 f"{stale_after_s:g} s on attempt {row.attempts} of {max_attempts}; "
+                                 "the run was given up (the worker process probably died or was killed)")
+                    row.message = "failed: worker died"
+                    out.append(Recovery(row.id, "failed", row.error))
+            # Metrics of an abandoned attempt would mix with the retry's.
+            requeued = [r.run_id for r in out if r.action == "requeued"]
+            if requeued:
+                s.execute(sa.delete(Metric).where(Metric.run_id.in_(requeued)))
+        return out
+
+    # --- metrics -------------------------------------------------------------------------------
+    def add_metrics(self, run_id: int, points: Iterable[tuple[int, str, float]]) -> None:
+        now = utcnow()
+        rows = [Metric(run_id=run_id, step=int(st), name=str(n), value=float(v), recorded_at=now)
+                for st, n, v in points]
+        if not rows:
+            return
+        with self._session(write=True) as s:
+            s.add_all(rows)
+
+    def get_metrics(self, run_id: int, names: Sequence[str] | None = None) -> list[MetricPoint]:
+        q = sa.select(Metric.step, Metric.name, Metric.value).where(Metric.run_id == run_id)
+        if names:
+            q = q.where(Metric.name.in_(list(names)))
+        q = q.order_by(Metric.name, Metric.step, Metric.id)
+        with self._session() as s:
+            return [MetricPoint(int(st), n, float(v)) for st, n, v in s.execute(q)]
+
+    # --- artifacts -----------------------------------------------------------------------------
+    def save_artifact(self, run_id: int, name: str, media_type: str, content: bytes) -> None:
+        with self._session(write=True) as s:
+            s.execute(sa.delete(ArtifactRow).where(ArtifactRow.run_id == run_id, ArtifactRow.name == name))
+            s.add(ArtifactRow(run_id=run_id, name=name, media_type=media_type, content=content,
+                              created_at=utcnow()))
+
+    def list_artifacts(self, run_id: int) -> list[ArtifactRecord]:
+        q = (sa.select(ArtifactRow.name, ArtifactRow.media_type, sa.func.length(ArtifactRow.content))
+             .where(ArtifactRow.run_id == run_id).order_by(ArtifactRow.name))
+        with self._session() as s:
+            return [ArtifactRecord(n, m, int(sz or 0)) for n, m, sz in s.execute(q)]
+
+    def get_artifact(self, run_id: int, name: str) -> ArtifactRecord | None:
+        with self._session() as s:
+            row = s.scalar(sa.select(ArtifactRow).where(ArtifactRow.run_id == run_id, ArtifactRow.name == name))
+            if row is None:
+                return None
+            return ArtifactRecord(row.name, row.media_type, len(row.content), bytes(row.content))
+
+    # --- workers -------------------------------------------------------------------------------
+    def register_worker(self, worker_id: str, hostname: str, pid: int) -> None:
+        now = utcnow()
+        with self._session(write=True) as s:
+            s.merge(Worker(id=worker_id, hostname=hostname, pid=pid, started_at=now, heartbeat_at=now,
+                           current_run_id=None, stopped_at=None))
+
+    def worker_heartbeat(self, worker_id: str, current_run_id: int | None) -> None:
+        with self._session(write=True) as s:
+            s.execute(sa.update(Worker).where(Worker.id == worker_id)
+                      .values(heartbeat_at=utcnow(), current_run_id=current_run_id))
+
+    def stop_worker(self, worker_id: str) -> None:
+        with self._session(write=True) as s:
+            s.execute(sa.update(Worker).where(Worker.id == worker_id)
+                      .values(stopped_at=utcnow(), current_run_id=None))
+
+    def list_workers(self, alive_within_s: float | None = None) -> list[WorkerRecord]:
+        q = sa.select(Worker).order_by(Worker.started_at.desc())
+        if alive_within_s is not None:
+            cutoff = utcnow() - timedelta(seconds=alive_within_s)
+            q = q.where(Worker.stopped_at.is_(None), Worker.heartbeat_at >= cutoff)
+        with self._session() as s:
+            return [_worker_record(w) for w in s.scalars(q)]
+
+
+DEFAULT_DATABASE_URL = "sqlite:///data/qmlapp.db"  # relative to the working directory
+
+
+def default_database_url() -> str:
+    """``QMLAPP_DATABASE_URL`` or an SQLite file under ``./data/``."""
+    return os.environ.get("QMLAPP_DATABASE_URL") or DEFAULT_DATABASE_URL

@@ -1,0 +1,5 @@
+import sys
+
+from qmlapp.cli import main
+
+sys.exit(main())

@@ -1,0 +1,299 @@
+"""Command line: ``python -m qmlapp <command>``. ``--json`` prints exactly one JSON object on stdout."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from db import Storage, StorageError
+from qmlapp import services
+from qmlapp.config import Settings
+from qmlapp.registry import KINDS
+from qmlapp.specs import SpecError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class CliError(Exception):
+    def __init__(self, message: str, code: int = 2) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _emit(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, default=str) + "\n")
+
+
+def _storage(settings: Settings) -> Storage:
+    return Storage(settings.database_url)
+
+
+def _read_spec(path: str) -> Any:
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text()
+    except OSError as exc:
+        raise CliError(f"--spec: cannot read {path!r}: {exc.strerror}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        where = f"line {exc.lineno}, column {exc.colno}"
+        raise SpecError("spec", f"malformed JSON in {path}: {exc.msg} ({where})") from None
+
+
+def cmd_kinds(args: argparse.Namespace, settings: Settings) -> int:
+    kinds = []
+    for k in KINDS.values():
+        fields = {}
+        for name, (f, p) in k.spec_class.params().items():
+            fields[name] = {"default": f.default, "allowed": p.describe(), "help": p.help}
+        kinds.append({"name": k.name, "title": k.title, "description": k.description,
+                      "summary_keys": list(k.summary_keys), "schema_version": k.spec_class.schema_version,
+                      "fields": fields})
+    if args.json:
+        _emit({"kinds": kinds})
+    else:
+        for k in kinds:
+            print(f"{k['name']:<12} {k['title']} — {k['description']}")
+    return 0
+
+
+def _wait(storage: Storage, run_id: int, settings: Settings, quiet: bool) -> Any:
+    """Wait for a run; execute it here when no worker is alive so the CLI works on its own."""
+    from qmlapp.worker import execute_run, new_worker_id
+
+    last = ""
+    while True:
+        run = storage.get_run(run_id)
+        if run.finished:
+            return run
+        if not services.alive_workers(storage):
+            storage.recover_stale_runs(settings.stale_after_s)  # nobody else will
+            run = storage.get_run(run_id)
+        if run.status == "queued" and not services.alive_workers(storage):
+            worker_id = new_worker_id("cli")
+            claimed = storage.claim_run(run_id, worker_id)
+            if claimed is not None:
+                if not quiet:
+                    print(f"no worker is running; executing run {run_id} in this process", file=sys.stderr)
+                stop = threading.Event()
+                old = signal.signal(signal.SIGINT, lambda *_, ev=stop: ev.set())
+                try:
+                    storage.register_worker(worker_id, "cli", os.getpid())
+                    execute_run(storage, claimed, worker_id, settings, stop)
+                finally:
+                    storage.stop_worker(worker_id)
+                    signal.signal(signal.SIGINT, old)
+                continue
+        line = f"run {run_id}: {run.status} {run.progress:.0%} {run.message}"
+        if not quiet and line != last:
+            print(line, file=sys.stderr)
+            last = line
+        time.sleep(0.5)
+
+
+def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
+    data = _read_spec(args.spec)
+    if args.kind not in KINDS:
+        raise SpecError("kind", f"unknown experiment kind {args.kind!r}; known kinds: {', '.join(KINDS)}")
+    spec = services.validate_spec(args.kind, data)  # before touching the database: nothing stored if bad
+    storage = _storage(settings)
+    run = services.submit_run(storage, args.kind, spec, name=args.name or "")
+    if args.wait:
+        run = _wait(storage, run.id, settings, quiet=args.json)
+    if args.json:
+        _emit(services.run_json(run))
+    else:
+        print(f"run {run.id} {run.status}" + (f": {run.error}" if run.error else ""))
+        if run.result:
+            for k, v in services.summary(run).items():
+                print(f"  {k}: {v}")
+    return 0 if run.status in ("queued", "running", "succeeded") else 1
+
+
+def cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
+    storage = _storage(settings)
+    runs = storage.list_runs(kinds=[args.kind] if args.kind else None,
+                             statuses=[args.status] if args.status else None, limit=args.limit)
+    if args.json:
+        _emit({"runs": [services.run_json(r) for r in runs]})
+        return 0
+    print(f"{'id':>5}  {'kind':<10} {'status':<10} {'progress':>8}  name")
+    for r in runs:
+        print(f"{r.id:>5}  {r.kind:<10} {r.status:<10} {r.progress:>8.0%}  {r.name}")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
+    storage = _storage(settings)
+    run = storage.get_run(args.run_id)
+    if args.json:
+        doc = services.run_json(run)
+        doc.update({"versions": run.versions, "created_at": run.created_at.isoformat(),
+                    "started_at": run.started_at and run.started_at.isoformat(),
+                    "finished_at": run.finished_at and run.finished_at.isoformat(),
+                    "attempts": run.attempts, "worker_id": run.worker_id, "full_result": run.result,
+                    "artifacts": [a.name for a in storage.list_artifacts(run.id)]})
+        _emit(doc)
+        return 0
+    print(f"run {run.id} [{run.kind}] {run.name}\nstatus: {run.status} ({run.progress:.0%}) {run.message}")
+    if run.error:
+        print(f"error: {run.error}")
+    print("spec: " + json.dumps(run.spec, indent=2))
+    if run.result:
+        print("result:")
+        for k, v in services.summary(run).items():
+            print(f"  {k}: {v}")
+    return 0
+
+
+def cmd_cancel(args: argparse.Namespace, settings: Settings) -> int:
+    run = services.cancel_run(_storage(settings), args.run_id)
+    print(f"run {run.id}: {run.status}" + (" (cancel requested)" if run.status == "running" else ""))
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace, settings: Settings) -> int:
+    services.delete_run(_storage(settings), args.run_id)
+    print(f"run {args.run_id} deleted")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    text = services.export_run(_storage(settings), args.run_id, args.format)
+    if args.output:
+        Path(args.output).write_text(text)
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from qmlapp.worker import Worker, serve_workers
+
+    if args.concurrency < 1:
+        raise CliError(f"--concurrency: must be an integer ≥ 1, got {args.concurrency}")
+    if args.max_runs is not None or args.idle_exit is not None:
+        w = Worker(settings, parent_pid=args.parent_pid)
+        w.install_signal_handlers()
+        w.serve(max_runs=args.max_runs, idle_exit_s=args.idle_exit)
+        return 0
+    serve_workers(settings, args.concurrency, parent_pid=args.parent_pid)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    """Start Streamlit and (unless disabled) one embedded worker process; stop both together."""
+    Storage(settings.database_url).close()  # migrate before either process starts
+    env = dict(os.environ, QMLAPP_DATABASE_URL=settings.database_url)
+    procs: list[subprocess.Popen[bytes]] = []
+    if settings.embedded_worker and not args.no_worker:
+        procs.append(subprocess.Popen([sys.executable, "-m", "qmlapp", "worker", "--parent-pid", str(os.getpid())],
+                                      env=env, cwd=os.getcwd()))
+    app = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(args.port),
+         "--server.address", args.address, "--server.headless", "true",
+         "--browser.gatherUsageStats", "false"], env=env, cwd=os.getcwd())
+    procs.append(app)
+    print(f"QML Explorer on http://{args.address}:{args.port} "
+          f"({'with' if len(procs) > 1 else 'without'} an embedded worker); Ctrl-C stops everything",
+          file=sys.stderr)
+
+    def _stop(signum: int, _frame: Any) -> None:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    code = app.wait()
+    _stop(signal.SIGTERM, None)
+    for p in procs:
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+    return code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m qmlapp", description="QML Explorer command line")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("kinds", help="list experiment kinds and their spec fields")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_kinds)
+
+    p = sub.add_parser("submit", help="queue a run from a JSON spec (omitted fields take defaults)")
+    p.add_argument("kind")
+    p.add_argument("--spec", required=True, help="spec JSON file, or - for stdin")
+    p.add_argument("--name", default="")
+    p.add_argument("--wait", action="store_true", help="wait for the end (runs it here if no worker is alive)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_submit)
+
+    p = sub.add_parser("runs", help="list runs, newest first")
+    p.add_argument("--kind")
+    p.add_argument("--status")
+    p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_runs)
+
+    p = sub.add_parser("show", help="one run: status, spec, result")
+    p.add_argument("run_id", type=int)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("cancel", help="cancel a queued or running run")
+    p.add_argument("run_id", type=int)
+    p.set_defaults(func=cmd_cancel)
+
+    p = sub.add_parser("delete", help="delete a finished or queued run with its metrics and artifacts")
+    p.add_argument("run_id", type=int)
+    p.set_defaults(func=cmd_delete)
+
+    p = sub.add_parser("export", help="export a run as JSON (everything) or CSV (metric series)")
+    p.add_argument("run_id", type=int)
+    p.add_argument("--format", choices=("json", "csv"), default="json")
+    p.add_argument("--output", "-o")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("worker", help="run a background worker")
+    p.add_argument("--concurrency", type=int, default=1, help="number of worker processes")
+    p.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--max-runs", type=int, default=None, help="exit after this many runs")
+    p.add_argument("--idle-exit", type=float, default=None, help="exit after this many idle seconds")
+    p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("serve", help="start the web app with an embedded worker process")
+    p.add_argument("--port", type=int, default=int(os.environ.get("QMLAPP_PORT", "8501")))
+    p.add_argument("--address", default=os.environ.get("QMLAPP_ADDRESS", "127.0.0.1"))
+    p.add_argument("--no-worker", action="store_true", help="do not start the embedded worker")
+    p.set_defaults(func=cmd_serve)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings.from_env()
+    try:
+        return int(args.func(args, settings))
+    except SpecError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except StorageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except CliError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,37 @@
+"""Settings, read once from the environment at an entry point and passed down."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from db.storage import DEFAULT_DATABASE_URL
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise SystemExit(f"{name}: must be a number of seconds, got {raw!r}") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    heartbeat_s: float = 2.0  # how often a worker proves it is alive
+    stale_after_s: float = 30.0  # a running run with an older heartbeat is recovered
+    poll_s: float = 0.5  # idle worker's queue polling interval
+    embedded_worker: bool = True
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(
+            database_url=os.environ.get("QMLAPP_DATABASE_URL") or DEFAULT_DATABASE_URL,
+            heartbeat_s=_env_float("QMLAPP_HEARTBEAT_S", cls.heartbeat_s),
+            stale_after_s=_env_float("QMLAPP_STALE_AFTER_S", cls.stale_after_s),
+            poll_s=_env_float("QMLAPP_POLL_S", cls.poll_s),
+            embedded_worker=os.environ.get("QMLAPP_EMBEDDED_WORKER", "1").lower() not in ("0", "false", "no"),
+        )

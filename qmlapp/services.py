@@ -1,0 +1,139 @@
+"""Use cases shared by the pages and the CLI: submit, inspect, cancel, delete, export runs.
+
+No Streamlit and no TensorFlow here, so the web process stays light.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import platform
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any
+
+from db import FINISHED, MetricPoint, RunRecord, Storage, StorageError, WorkerRecord
+from qmlapp import __version__
+from qmlapp.registry import get_kind, parse_spec
+from qmlapp.specs import Spec, SpecError
+
+WORKER_ALIVE_WITHIN_S = 15.0
+_VERSIONED = ("tensorflow", "tensorflow-quantum", "tf-keras", "cirq-core", "qsimcirq", "numpy", "scipy",
+              "scikit-learn", "sympy", "optuna", "SQLAlchemy")
+
+__all__ = ["RunDetail", "SpecError", "StorageError", "software_versions", "submit_run"]
+
+
+def software_versions() -> dict[str, str]:
+    """Versions of everything that can change a result (read from metadata; imports nothing heavy)."""
+    out = {"python": platform.python_version(), "qmlapp": __version__, "platform": platform.platform()}
+    for dist in _VERSIONED:
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = "not installed"
+    return out
+
+
+def validate_spec(kind: str, data: Mapping[str, Any]) -> Spec:
+    """Raise :class:`SpecError` naming the field; return the frozen spec otherwise."""
+    return parse_spec(kind, data)
+
+
+def submit_run(storage: Storage, kind: str, data: Mapping[str, Any] | Spec, *, name: str = "",
+               sweep_id: int | None = None) -> RunRecord:
+    """Validate and queue one run. Nothing is stored when the spec is invalid."""
+    spec = data if isinstance(data, Spec) else validate_spec(kind, data)
+    if spec.kind != kind:
+        raise SpecError("kind", f"spec is for {spec.kind!r}, not {kind!r}")
+    seed = int(getattr(spec, "seed", 0))
+    title = name or default_run_name(spec)
+    return storage.create_run(kind, spec.to_dict(), seed=seed, name=title, versions=software_versions(),
+                              sweep_id=sweep_id)
+
+
+def default_run_name(spec: Spec) -> str:
+    d = spec.to_dict()
+    if spec.kind == "qnn":
+        return f"{d['dataset']} · {d['n_qubits']}q {d['encoding']}/{d['ansatz']} d{d['depth']} · {d['optimizer']}"
+    return get_kind(spec.kind).title
+
+
+def alive_workers(storage: Storage) -> list[WorkerRecord]:
+    return storage.list_workers(alive_within_s=WORKER_ALIVE_WITHIN_S)
+
+
+@dataclass(frozen=True)
+class RunDetail:
+    run: RunRecord
+    metrics: list[MetricPoint]
+    artifacts: list[str]
+
+    def series(self) -> dict[str, tuple[list[int], list[float]]]:
+        out: dict[str, tuple[list[int], list[float]]] = {}
+        for p in self.metrics:
+            steps, values = out.setdefault(p.name, ([], []))
+            steps.append(p.step)
+            values.append(p.value)
+        return out
+
+
+def run_detail(storage: Storage, run_id: int) -> RunDetail:
+    run = storage.get_run(run_id)
+    return RunDetail(run, storage.get_metrics(run_id), [a.name for a in storage.list_artifacts(run_id)])
+
+
+def summary(run: RunRecord) -> dict[str, Any]:
+    """The result keys a kind promises (``summary_keys``) plus anything else small in the result."""
+    result = run.result or {}
+    try:
+        keys = get_kind(run.kind).summary_keys
+    except SpecError:
+        keys = ()
+    out = {k: result.get(k) for k in keys}
+    for k, v in result.items():
+        if k not in out and isinstance(v, (int, float, str, bool)):
+            out[k] = v
+    return out
+
+
+def run_json(run: RunRecord) -> dict[str, Any]:
+    """The CLI's ``--json`` object for one run."""
+    return {"id": run.id, "kind": run.kind, "name": run.name, "status": run.status,
+            "progress": run.progress, "message": run.message, "error": run.error,
+            "seed": run.seed, "spec": run.spec,
+            "result": summary(run) if run.result is not None else None}
+
+
+def delete_run(storage: Storage, run_id: int) -> None:
+    storage.delete_run(run_id)
+
+
+def cancel_run(storage: Storage, run_id: int) -> RunRecord:
+    run = storage.get_run(run_id)
+    if run.status in FINISHED:
+        raise StorageError(f"run {run_id} already {run.status}; nothing to cancel")
+    return storage.request_cancel(run_id)
+
+
+def export_run(storage: Storage, run_id: int, fmt: str) -> str:
+    """A run as one JSON document (record, spec, versions, result, metrics, artifact list) or CSV of
+    its metric series (long format: step, name, value)."""
+    detail = run_detail(storage, run_id)
+    if fmt == "json":
+        doc = detail.run.to_dict()
+        doc["metrics"] = {name: {"step": s, "value": v} for name, (s, v) in detail.series().items()}
+        doc["artifacts"] = detail.artifacts
+        doc["reproduce"] = (f"python -m qmlapp submit {detail.run.kind} --spec spec.json "
+                            "(spec.json = the 'spec' object above)")
+        return json.dumps(doc, indent=2, default=str)
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(["run_id", "step", "name", "value"])
+        for p in detail.metrics:
+            writer.writerow([run_id, p.step, p.name, repr(p.value)])
+        return buf.getvalue()
+    raise SpecError("format", f"must be one of 'json', 'csv', got {fmt!r}")
