@@ -1,0 +1,67 @@
+"""Shared UI pieces: the storage factory, run tables, provenance notes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+import streamlit as st
+
+from db import RunRecord, Storage
+from qmlapp.config import Settings
+
+STATUS_ICON = {"queued": "⏳", "running": "▶️", "succeeded": "✅", "failed": "❌", "cancelled": "⏹️"}
+LIVE_REFRESH_S = 2.0
+
+
+@st.cache_resource(show_spinner=False)
+def _storage_for(url: str) -> Storage:
+    return Storage(url)
+
+
+def get_settings() -> Settings:
+    return Settings.from_env()
+
+
+def get_storage() -> Storage:
+    """One migrated Storage (engine + pool) per database URL for the whole server process."""
+    return _storage_for(get_settings().database_url)
+
+
+def runs_frame(runs: Sequence[RunRecord]) -> pd.DataFrame:
+    rows = []
+    for r in runs:
+        res = r.result or {}
+        rows.append({
+            "id": r.id,
+            "name": r.name,
+            "kind": r.kind,
+            "status": f"{STATUS_ICON.get(r.status, '')} {r.status}",
+            "progress": r.progress,
+            "message": r.error if r.status == "failed" and r.error else r.message,
+            "val acc": res.get("val_accuracy"),
+            "test acc": res.get("test_accuracy"),
+            "duration (s)": None if r.duration_s is None else round(r.duration_s, 1),
+            "created (UTC)": r.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+        })
+    return pd.DataFrame(rows)
+
+
+RUN_COLUMNS = {
+    "id": st.column_config.NumberColumn("id", width="small"),
+    "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0, format="percent"),
+    "val acc": st.column_config.NumberColumn("val acc (simulated)", format="%.3f"),
+    "test acc": st.column_config.NumberColumn("test acc (simulated)", format="%.3f"),
+}
+
+
+def show_runs_table(runs: Sequence[RunRecord], key: str) -> None:
+    if not runs:
+        st.info("No runs yet.")
+        return
+    st.dataframe(runs_frame(runs), column_config=RUN_COLUMNS, hide_index=True, key=key)
+
+
+def provenance_caption() -> None:
+    st.caption("Every number is labelled **simulated** (from a circuit run on a simulator), **computed** "
+               "(classical numerics) or **estimated** (a cost formula at a scale that was not run).")

@@ -1,0 +1,66 @@
+"""Spec forms generated from the spec class's field constraints (one st.form → one spec)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import streamlit as st
+
+from db import RunRecord
+from qmlapp import services
+from qmlapp.registry import get_kind
+from qmlapp.specs import Param, SpecError
+from qmlapp.ui.common import get_storage
+
+
+def _widget(name: str, default: Any, p: Param, key: str) -> Any:
+    label = p.label or name.replace("_", " ")
+    help_text = f"{p.help} Allowed: {p.describe()}.".strip()
+    if p.choices is not None:
+        options = list(p.choices)
+        return st.selectbox(label, options, index=options.index(default), key=key, help=help_text)
+    if isinstance(default, bool):
+        return st.checkbox(label, value=default, key=key, help=help_text)
+    if isinstance(default, int):
+        # Bounds are enforced by validation (with a message naming the field), not by the widget.
+        return st.number_input(label, value=default, step=1, key=key, help=help_text)
+    if isinstance(default, float):
+        fmt = "%.6g"
+        return st.number_input(label, value=default, format=fmt, key=key, help=help_text)
+    return st.text_input(label, value=str(default), key=key, help=help_text)
+
+
+def spec_form(kind: str, groups: Sequence[tuple[str, Sequence[str]]], *, key: str,
+              notes: Mapping[str, str] | None = None) -> RunRecord | None:
+    """Render the kind's form in titled column groups; on submit validate, queue and return the run."""
+    spec_class = get_kind(kind).spec_class
+    params = spec_class.params()
+    listed = [f for _, fields in groups for f in fields]
+    missing = [f for f in params if f not in listed]
+    if missing:
+        groups = [*groups, ("Other", missing)]
+    values: dict[str, Any] = {}
+    with st.form(key=f"{key}_form"):
+        cols = st.columns(len(groups))
+        for col, (title, fields) in zip(cols, groups, strict=True):
+            with col:
+                st.markdown(f"**{title}**")
+                for name in fields:
+                    f, p = params[name]
+                    values[name] = _widget(name, f.default, p, key=f"{key}_{name}")
+        if notes:
+            for text in notes.values():
+                st.caption(text)
+        run_name = st.text_input("run name (optional)", key=f"{key}_name")
+        submitted = st.form_submit_button("Run", type="primary")
+    if not submitted:
+        return None
+    try:
+        run = services.submit_run(get_storage(), kind, values, name=run_name)
+    except SpecError as exc:
+        st.error(f"Invalid **{exc.field}** — {exc.message}. Nothing was queued.", icon="🚫")
+        return None
+    st.session_state[f"{key}_last_run"] = run.id
+    st.session_state["runs_open"] = run.id
+    return run

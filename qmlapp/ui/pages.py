@@ -1,0 +1,161 @@
+"""Page bodies. ``app.py`` and ``pages/*.py`` only call these."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pandas as pd
+import streamlit as st
+
+from db import STATUSES, StorageError
+from qmlapp import services
+from qmlapp.plots import compare_curves_info, plot_curves
+from qmlapp.registry import KINDS
+from qmlapp.ui.common import LIVE_REFRESH_S, get_settings, get_storage, provenance_caption, show_runs_table
+from qmlapp.ui.forms import spec_form
+from qmlapp.ui.run_view import render_run
+
+RUNS_PAGE = "pages/2_Runs.py"
+
+
+def _workers_status() -> None:
+    workers = services.alive_workers(get_storage())
+    if workers:
+        busy = [w for w in workers if w.current_run_id is not None]
+        st.success(f"{len(workers)} worker(s) alive, {len(busy)} busy"
+                   + (": " + ", ".join(f"run {w.current_run_id}" for w in busy) if busy else ""))
+    else:
+        st.warning("No worker is running: queued runs wait until one starts. `make run` starts one with the "
+                   "app; or run `python -m qmlapp worker` in another terminal.")
+
+
+def home_page() -> None:
+    st.title("⚛️ QML Explorer")
+    st.markdown(
+        "Configure, run and compare **quantum machine learning experiments** in the browser. Fill a form, "
+        "press *Run*, and a background worker trains the model on the **qsim** simulator through "
+        "**Cirq** and **TensorFlow Quantum**. Progress streams live; every run is stored with its spec, "
+        "seed and software versions so it can be compared, exported and reproduced."
+    )
+    st.subheader("Experiment families")
+    for kind in KINDS.values():
+        st.markdown(f"- **{kind.title}** (`{kind.name}`): {kind.description}")
+    st.page_link("pages/1_QNN.py", label="Train a QNN classifier", icon="🧪")
+    st.page_link(RUNS_PAGE, label="Browse and compare runs", icon="📋")
+    provenance_caption()
+
+    @st.fragment(run_every=LIVE_REFRESH_S * 2)
+    def live() -> None:
+        st.subheader("Workers")
+        _workers_status()
+        st.subheader("Recent runs")
+        storage = get_storage()
+        counts = storage.count_runs()
+        st.caption(" · ".join(f"{s}: {counts.get(s, 0)}" for s in STATUSES))
+        show_runs_table(storage.list_runs(limit=8), key="home_recent")
+
+    live()
+    st.caption(f"Database: `{get_settings().database_url}`")
+
+
+QNN_GROUPS = (
+    ("Data", ("dataset", "reduction", "n_qubits", "scaling", "validation_fraction", "test_fraction")),
+    ("Circuit", ("encoding", "ansatz", "entanglement", "depth", "readout")),
+    ("Training", ("optimizer", "learning_rate", "epochs", "batch_size", "init", "init_constant", "shots",
+                  "seed")),
+)
+
+
+def qnn_page() -> None:
+    st.title("🧪 QNN classifier")
+    st.markdown(
+        "One configuration of a variational quantum classifier: classical features are reduced to one per "
+        "qubit, encoded into a circuit, processed by a trainable ansatz and read out as class scores. "
+        "Training uses TFQ's qsim ops with adjoint gradients (adam/sgd) or gradient-free optimisers "
+        "(COBYLA, Nelder–Mead, SPSA), where *epochs* counts iterations."
+    )
+    run = spec_form("qnn", QNN_GROUPS, key="qnn")
+    if run is not None:
+        st.success(f"Queued run {run.id}: {run.name}")
+    last = st.session_state.get("qnn_last_run")
+    if last is not None:
+        st.divider()
+        render_run(int(last))
+        st.page_link(RUNS_PAGE, label="All runs", icon="📋")
+
+
+def _runs_table_fragment(kinds: list[str], statuses: list[str]) -> None:
+    storage = get_storage()
+    runs = storage.list_runs(kinds=kinds or None, statuses=statuses or None, limit=200)
+    show_runs_table(runs, key="runs_table")
+    active = sum(r.status in ("queued", "running") for r in runs)
+    st.caption(f"{len(runs)} run(s), {active} active · refreshed {datetime.now(UTC):%H:%M:%S} UTC")
+
+
+def runs_page() -> None:
+    st.title("📋 Runs")
+    storage = get_storage()
+    c1, c2 = st.columns(2)
+    kinds = c1.multiselect("kind", list(KINDS), key="runs_kinds")
+    statuses = c2.multiselect("status", list(STATUSES), key="runs_statuses")
+    st.fragment(_runs_table_fragment, run_every=LIVE_REFRESH_S)(kinds, statuses)
+
+    runs = storage.list_runs(kinds=kinds or None, statuses=statuses or None, limit=200)
+    if not runs:
+        return
+    ids = [r.id for r in runs]
+    names = {r.id: f"{r.id} · {r.status} · {r.name}" for r in runs}
+    default = st.session_state.get("runs_open")
+    index = ids.index(default) if default in ids else 0
+    tab_open, tab_compare = st.tabs(["Open a run", "Compare runs"])
+    with tab_open:
+        a, b, c = st.columns([4, 1, 1], vertical_alignment="bottom")
+        run_id = a.selectbox("run", ids, index=index, format_func=names.__getitem__, key="runs_select")
+        st.session_state["runs_open"] = run_id
+        if b.button("Cancel run", key="runs_cancel"):
+            try:
+                rec = services.cancel_run(storage, run_id)
+                st.toast(f"Run {run_id}: {'cancel requested' if rec.status == 'running' else rec.status}")
+            except StorageError as exc:
+                st.error(str(exc))
+        if c.button("Delete run", key="runs_delete"):
+            try:
+                services.delete_run(storage, run_id)
+                st.session_state.pop("runs_open", None)
+                st.toast(f"Run {run_id} deleted")
+                st.rerun()
+            except StorageError as exc:
+                st.error(str(exc))
+        render_run(run_id)
+    with tab_compare:
+        _compare(runs)
+
+
+def _compare(runs: list[services.RunRecord]) -> None:
+    done = [r for r in runs if r.status == "succeeded"]
+    if len(done) < 2:
+        st.info("Compare needs at least two succeeded runs.")
+        return
+    labels = {r.id: f"{r.id} · {r.name}" for r in done}
+    chosen = st.multiselect("runs to compare", list(labels), default=[r.id for r in done[:2]],
+                            format_func=labels.__getitem__, key="runs_compare")
+    if not chosen:
+        return
+    storage = get_storage()
+    details = [services.run_detail(storage, rid) for rid in chosen]
+    metrics = sorted({name for d in details for name in d.series()})
+    if metrics:
+        default_metric = "val_accuracy" if "val_accuracy" in metrics else metrics[0]
+        metric = st.selectbox("metric", metrics, index=metrics.index(default_metric), key="runs_compare_metric")
+        info = compare_curves_info([(labels[d.run.id], d.series()) for d in details], metric)
+        st.plotly_chart(plot_curves(info), key="runs_compare_chart")
+    rows = []
+    for d in details:
+        row = {"run": labels[d.run.id], **services.summary(d.run)}
+        spec = {k: v for k, v in d.run.spec.items() if k not in ("kind", "schema_version")}
+        row.update({f"spec.{k}": v for k, v in spec.items()})
+        rows.append(row)
+    frame = pd.DataFrame(rows).set_index("run").T
+    st.markdown("**Results and specs side by side** (results simulated; differing spec fields first)")
+    differing = frame.apply(lambda r: r.astype(str).nunique() > 1, axis=1)
+    st.dataframe(pd.concat([frame[differing], frame[~differing]]).astype(str))

@@ -1,0 +1,119 @@
+"""One run's details: live status, learning curves, results, circuit, exports."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import streamlit as st
+
+from db import StorageError
+from qmlapp import services
+from qmlapp.plots import confusion_info, learning_curves_info, plot_confusion_matrix, plot_curves
+from qmlapp.ui.common import LIVE_REFRESH_S, STATUS_ICON, get_storage
+
+RESULT_LABELS = {
+    "val_accuracy": "validation accuracy",
+    "val_f1": "validation F1 (weighted)",
+    "test_accuracy": "test accuracy",
+    "test_f1": "test F1 (weighted)",
+    "test_loss": "test loss (nats)",
+    "n_parameters": "trainable parameters",
+    "wall_time_s": "wall time (s)",
+    "train_time_s": "training time (s)",
+}
+
+
+def _status_block(run: services.RunRecord) -> None:
+    icon = STATUS_ICON.get(run.status, "")
+    st.markdown(f"#### {icon} Run {run.id} · {run.name}")
+    st.caption(f"kind `{run.kind}` · seed {run.seed} · attempt {run.attempts} · "
+               f"created {run.created_at:%Y-%m-%d %H:%M:%S} UTC"
+               + (f" · {run.duration_s:.1f} s" if run.duration_s is not None else ""))
+    if run.status in ("queued", "running"):
+        st.progress(min(max(run.progress, 0.0), 1.0), text=f"{run.status}: {run.message}")
+    elif run.status == "failed":
+        st.error(f"Failed: {run.error}")
+        if run.traceback:
+            with st.expander("Traceback (for debugging)"):
+                st.code(run.traceback, language="text")
+    elif run.status == "cancelled":
+        st.warning(run.message or "cancelled")
+
+
+def _results_block(run: services.RunRecord) -> None:
+    result = run.result or {}
+    labels = result.get("labels", {})
+    rows = []
+    for key, title in RESULT_LABELS.items():
+        if key in result and result[key] is not None:
+            value = result[key]
+            rows.append({"quantity": title, "value": round(value, 4) if isinstance(value, float) else value,
+                         "provenance": labels.get(key, "computed")})
+    if rows:
+        st.dataframe(pd.DataFrame(rows), hide_index=True)
+    cm = confusion_info(result)
+    if cm is not None:
+        st.plotly_chart(plot_confusion_matrix(cm), key=f"cm_{run.id}")
+
+
+def _artifacts_block(run_id: int, names: list[str]) -> None:
+    storage = get_storage()
+    if "circuit.svg" in names:
+        art = storage.get_artifact(run_id, "circuit.svg")
+        if art and art.content:
+            st.markdown("**Circuit** (symbols: x = data, θ = trained weights)")
+            st.html(f'<div style="overflow-x:auto;background:white">{art.content.decode()}</div>')
+    cols = st.columns(4)
+    for i, name in enumerate(names):
+        art = storage.get_artifact(run_id, name)
+        if art and art.content is not None:
+            cols[i % 4].download_button(f"⬇ {name}", art.content, file_name=f"run{run_id}_{name}",
+                                        mime=art.media_type, key=f"dl_{run_id}_{name}")
+
+
+def render_run(run_id: int) -> None:
+    """Full detail view; refreshes itself while the run is queued or running."""
+    storage = get_storage()
+    try:
+        run = storage.get_run(run_id)
+    except StorageError:
+        st.warning(f"Run {run_id} no longer exists.")
+        return
+    live = not run.finished
+
+    def body() -> None:
+        try:
+            detail = services.run_detail(storage, run_id)
+        except StorageError:
+            st.warning(f"Run {run_id} no longer exists.")
+            return
+        run = detail.run
+        _status_block(run)
+        series = detail.series()
+        if series:
+            info = learning_curves_info(series, title=f"Run {run.id} learning curves")
+            st.plotly_chart(plot_curves(info), key=f"curves_{run.id}")
+        elif live:
+            st.caption("Waiting for the first epoch …")
+        if run.finished:
+            if run.status == "succeeded":
+                _results_block(run)
+            _artifacts_block(run.id, detail.artifacts)
+            c1, c2 = st.columns(2)
+            c1.download_button("⬇ export run (JSON)", services.export_run(storage, run.id, "json"),
+                               file_name=f"run{run.id}.json", mime="application/json", key=f"exj_{run.id}")
+            c2.download_button("⬇ metrics (CSV)", services.export_run(storage, run.id, "csv"),
+                               file_name=f"run{run.id}_metrics.csv", mime="text/csv", key=f"exc_{run.id}")
+            if live:  # it just finished: redraw the page once without the timer
+                st.rerun()
+        with st.expander("Spec and software versions (reproduce this run)"):
+            st.code(json.dumps(run.spec, indent=2), language="json")
+            st.caption("Save as spec.json and run `python -m qmlapp submit "
+                       f"{run.kind} --spec spec.json --wait` to reproduce.")
+            st.json(run.versions, expanded=False)
+
+    if live:
+        st.fragment(body, run_every=LIVE_REFRESH_S)()
+    else:
+        body()
