@@ -1,0 +1,33 @@
+# QML Explorer. `make run` and `make test` set up .venv (Python 3.11) on first use.
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.requirements-installed
+
+.PHONY: run test lint bench worker venv clean-venv
+
+$(STAMP): requirements.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (TensorFlow Quantum has no wheel for other versions); set PYTHON=/path/to/python3.11")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+run: $(STAMP)  ## start the app with an embedded worker on http://127.0.0.1:8501
+	$(BIN)/python -m qmlapp serve
+
+worker: $(STAMP)  ## an extra worker process for the same database
+	$(BIN)/python -m qmlapp worker
+
+test: $(STAMP)  ## the whole test suite
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_qnn_step.py
+
+clean-venv:
+	rm -rf $(VENV)
