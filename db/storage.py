@@ -115,7 +115,7 @@ class Heartbeat:
 @dataclass(frozen=True)
 class Recovery:
     run_id: int
-    action: str  # "requeued" | "failed"
+    action: str  # "requeued" | "failed" | "cancelled"
     reason: str
 
 
@@ -266,8 +266,11 @@ class Storage:
         return {status: int(n) for status, n in rows}
 
     def claim_next_run(self, worker_id: str, kinds: Sequence[str] | None = None) -> RunRecord | None:
-        """Atomically move the oldest queued run to running for ``worker_id``; None if none is queued."""
-        for _ in range(20):
+        """Atomically move the oldest queued run to running for ``worker_id``; None if none is queued.
+
+        Each lost race means another worker claimed that run, so the loop always makes progress.
+        """
+        while True:
             with self._session() as s:
                 q = sa.select(Run.id).where(Run.status == QUEUED).order_by(Run.id).limit(1)
                 if kinds:
@@ -278,7 +281,6 @@ class Storage:
             claimed = self.claim_run(run_id, worker_id)
             if claimed is not None:
                 return claimed
-        return None
 
     def claim_run(self, run_id: int, worker_id: str) -> RunRecord | None:
         """Compare-and-set one specific run from queued to running; None if someone else got it."""
@@ -395,7 +397,7 @@ class Storage:
                     row.message = f"cancelled (worker {who} stopped responding)"
                     out.append(Recovery(row.id, "cancelled", row.message))
                 elif row.attempts < max_attempts:
-                    row.status, row.worker_id, row.progress = QUEUED, None, 0.0
+                    row.status, row.worker_id, row.progress, row.started_at = QUEUED, None, 0.0, None
                     row.message = (f"requeued: worker {who} stopped sending heartbeats "
                                    f"(attempt {row.attempts} of {max_attempts})")
                     out.append(Recovery(row.id, "requeued", row.message))

@@ -16,6 +16,7 @@ from typing import Any
 from db import Storage, StorageError
 from qmlapp import services
 from qmlapp.config import Settings
+from qmlapp.context import json_safe
 from qmlapp.registry import KINDS
 from qmlapp.specs import SpecError
 
@@ -29,7 +30,7 @@ class CliError(Exception):
 
 
 def _emit(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, default=str) + "\n")
+    sys.stdout.write(json.dumps(json_safe(obj), default=str, allow_nan=False) + "\n")
 
 
 def _storage(settings: Settings) -> Storage:
@@ -84,13 +85,17 @@ def _wait(storage: Storage, run_id: int, settings: Settings, quiet: bool) -> Any
                 if not quiet:
                     print(f"no worker is running; executing run {run_id} in this process", file=sys.stderr)
                 stop = threading.Event()
-                old = signal.signal(signal.SIGINT, lambda *_, ev=stop: ev.set())
+                # Ctrl-C / SIGTERM put the run back in the queue instead of leaving it "running".
+                old = {sig: signal.signal(sig, lambda *_, ev=stop: ev.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
                 try:
                     storage.register_worker(worker_id, "cli", os.getpid())
                     execute_run(storage, claimed, worker_id, settings, stop)
                 finally:
                     storage.stop_worker(worker_id)
-                    signal.signal(signal.SIGINT, old)
+                    for sig, handler in old.items():
+                        signal.signal(sig, handler)
+                if stop.is_set():
+                    raise KeyboardInterrupt
                 continue
         line = f"run {run_id}: {run.status} {run.progress:.0%} {run.message}"
         if not quiet and line != last:
@@ -194,10 +199,11 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     """Start Streamlit and (unless disabled) one embedded worker process; stop both together."""
     Storage(settings.database_url).close()  # migrate before either process starts
     env = dict(os.environ, QMLAPP_DATABASE_URL=settings.database_url)
+    worker_cmd = [sys.executable, "-m", "qmlapp", "worker", "--parent-pid", str(os.getpid())]
+    embedded = settings.embedded_worker and not args.no_worker
     procs: list[subprocess.Popen[bytes]] = []
-    if settings.embedded_worker and not args.no_worker:
-        procs.append(subprocess.Popen([sys.executable, "-m", "qmlapp", "worker", "--parent-pid", str(os.getpid())],
-                                      env=env, cwd=os.getcwd()))
+    if embedded:
+        procs.append(subprocess.Popen(worker_cmd, env=env, cwd=os.getcwd()))
     app = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(args.port),
          "--server.address", args.address, "--server.headless", "true",
@@ -214,7 +220,16 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    code = app.wait()
+    restarts = 0
+    while app.poll() is None:
+        time.sleep(1.0)
+        worker = procs[0] if embedded else None
+        if worker is not None and worker.poll() is not None and app.poll() is None and restarts < 20:
+            # A crashed or killed embedded worker is replaced; its run is recovered by heartbeat.
+            restarts += 1
+            print(f"embedded worker exited with {worker.returncode}; restarting it ({restarts})", file=sys.stderr)
+            procs[0] = subprocess.Popen(worker_cmd, env=env, cwd=os.getcwd())
+    code = app.returncode
     _stop(signal.SIGTERM, None)
     for p in procs:
         try:

@@ -71,7 +71,10 @@ class LocalContext:
 
 
 def json_safe(value: Any) -> Any:
-    """Convert numpy scalars/arrays inside a result to plain JSON types."""
+    """Convert numpy scalars/arrays inside a result to plain JSON types; NaN/±inf become None
+    (strict JSON has no such values, and a null reads as "undefined" in every consumer)."""
+    import math
+
     import numpy as np
 
     if isinstance(value, dict):
@@ -81,5 +84,7 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         return json_safe(value.tolist())
     if isinstance(value, np.generic):
-        return value.item()
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
     return value

@@ -137,8 +137,10 @@ def execute_run(storage: Storage, run: RunRecord, worker_id: str, settings: Sett
     finally:
         done.set()
         beat.join(timeout=5)
-    storage.finish_run(run.id, worker_id, SUCCEEDED, result=json_safe(result), message="done",
-                       versions=versions)
+    if not storage.finish_run(run.id, worker_id, SUCCEEDED, result=json_safe(result), message="done",
+                              versions=versions):
+        log.warning("run %s was taken over before its result could be stored; result dropped", run.id)
+        return "lost"
     return SUCCEEDED
 
 
@@ -237,10 +239,13 @@ def serve_workers(settings: Settings, concurrency: int = 1, parent_pid: int | No
         w.serve()
         return
     mp = multiprocessing.get_context("spawn")  # TF is not fork-safe
-    procs = [mp.Process(target=_worker_process, args=(settings, os.getpid()), name=f"qmlapp-worker-{i}")
-             for i in range(concurrency)]
-    for p in procs:
-        p.start()
+
+    def spawn(i: int) -> multiprocessing.process.BaseProcess:
+        proc = mp.Process(target=_worker_process, args=(settings, os.getpid()), name=f"qmlapp-worker-{i}")
+        proc.start()
+        return proc
+
+    procs = [spawn(i) for i in range(concurrency)]
     stop = threading.Event()
 
     def _stop(signum: int, _frame: Any) -> None:
@@ -250,11 +255,16 @@ def serve_workers(settings: Settings, concurrency: int = 1, parent_pid: int | No
     signal.signal(signal.SIGINT, _stop)
     if on_started:
         on_started()
+    restarts = 0
     while not stop.wait(1.0):
         if parent_pid is not None and os.getppid() != parent_pid:
             break
-        if not any(p.is_alive() for p in procs):
-            break
+        for i, p in enumerate(procs):
+            if not p.is_alive() and restarts < 20 * concurrency:
+                # A crashed or killed child is replaced; its run is recovered through its heartbeat.
+                restarts += 1
+                log.warning("worker process %s exited with %s; restarting it", p.pid, p.exitcode)
+                procs[i] = spawn(i)
     for p in procs:
         if p.is_alive():
             p.terminate()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pandas as pd
@@ -62,8 +63,12 @@ def _artifacts_block(run_id: int, names: list[str]) -> None:
     if "circuit.svg" in names:
         art = storage.get_artifact(run_id, "circuit.svg")
         if art and art.content:
-            st.markdown("**Circuit** (symbols: x = data, θ = trained weights)")
-            st.html(f'<div style="overflow-x:auto;background:white">{art.content.decode()}</div>')
+            st.markdown("**Circuit** (symbols: x = input features, zz = ZZ feature products, w = trainable "
+                        "weights; OpenQASM below has the trained weights filled in)")
+            data = base64.b64encode(art.content).decode()
+            # st.html drops inline <svg>; an <img> with a data URI keeps it, scrollable when wide.
+            st.html(f'<div style="overflow-x:auto;background:white">'
+                    f'<img src="data:image/svg+xml;base64,{data}" style="max-width:none"/></div>')
     cols = st.columns(4)
     for i, name in enumerate(names):
         art = storage.get_artifact(run_id, name)

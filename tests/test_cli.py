@@ -1,0 +1,194 @@
+"""CLI round trip through real subprocesses: ``python -m qmlapp kinds|submit|runs|show|export|cancel|delete``."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import TINY_QNN, CliResult, run_cli, sqlite_url
+
+from db import CANCELLED, QUEUED, SUCCEEDED, Storage
+from qmlapp import services
+from qmlapp.experiments.qnn import QnnSpec
+
+WAIT_SPEC = {"dataset": "banknote", "epochs": 2}
+
+
+def one_json_object(stdout: str) -> Any:
+    """``--json`` prints exactly one JSON object on stdout, nothing else."""
+    lines = stdout.strip().splitlines()
+    assert len(lines) == 1, f"expected one line of JSON on stdout, got:\n{stdout}"
+    doc = json.loads(lines[0])
+    assert isinstance(doc, dict)
+    return doc
+
+
+def total_runs(storage: Storage) -> int:
+    return sum(storage.count_runs().values())
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, Any]]:
+    """One run submitted with ``--wait --json`` and no worker alive, so the CLI executes it itself."""
+    tmp = tmp_path_factory.mktemp("cli")
+    url = sqlite_url(tmp / "qmlapp.db")
+    spec_file = tmp / "s.json"
+    spec_file.write_text(json.dumps(WAIT_SPEC))
+    code, out, err = run_cli(url, "submit", "qnn", "--spec", str(spec_file), "--wait", "--json", timeout=300)
+    assert code == 0, err
+    return url, one_json_object(out)
+
+
+def test_submit_wait_json_executes_inline_when_no_worker(finished: tuple[str, dict[str, Any]]) -> None:
+    url, doc = finished
+    assert {"id", "kind", "status", "error", "result", "spec"} <= set(doc)
+    assert (doc["kind"], doc["status"], doc["error"]) == ("qnn", SUCCEEDED, None)
+    for key in ("val_accuracy", "test_accuracy"):
+        assert 0.0 <= doc["result"][key] <= 1.0
+    assert doc["result"]["wall_time_s"] > 0
+    # Omitted fields took their defaults, and that full spec was stored.
+    assert doc["spec"] == QnnSpec(**WAIT_SPEC).to_dict()
+    storage = Storage(url)
+    run = storage.get_run(doc["id"])
+    assert run.status == SUCCEEDED and run.attempts == 1 and run.spec == doc["spec"]
+    assert storage.list_workers(alive_within_s=60) == []  # the inline CLI worker deregistered
+
+
+def test_runs_json_lists_the_run(finished: tuple[str, dict[str, Any]]) -> None:
+    url, doc = finished
+    code, out, err = run_cli(url, "runs", "--json")
+    assert code == 0, err
+    runs = one_json_object(out)["runs"]
+    assert [(r["id"], r["status"]) for r in runs] == [(doc["id"], SUCCEEDED)]
+    code, out, _ = run_cli(url, "runs", "--json", "--status", "queued")
+    assert code == 0 and one_json_object(out) == {"runs": []}
+    code, out, _ = run_cli(url, "runs")
+    assert code == 0 and str(doc["id"]) in out and SUCCEEDED in out
+
+
+def test_show_json(finished: tuple[str, dict[str, Any]]) -> None:
+    url, doc = finished
+    code, out, err = run_cli(url, "show", str(doc["id"]), "--json")
+    assert code == 0, err
+    shown = one_json_object(out)
+    assert (shown["id"], shown["status"], shown["attempts"]) == (doc["id"], SUCCEEDED, 1)
+    assert shown["spec"] == doc["spec"]
+    assert {"circuit.svg", "circuit.qasm"} <= set(shown["artifacts"])
+    assert shown["versions"]["tensorflow"] != "not installed"
+    assert shown["full_result"]["test_accuracy"] == doc["result"]["test_accuracy"]
+    assert shown["finished_at"].endswith("+00:00")
+
+
+def test_export_json_and_csv_agree(finished: tuple[str, dict[str, Any]], tmp_path: Path) -> None:
+    url, doc = finished
+    code, out, err = run_cli(url, "export", str(doc["id"]), "--format", "json")
+    assert code == 0, err
+    exported = json.loads(out)
+    assert exported["id"] == doc["id"] and exported["spec"] == doc["spec"]
+    assert exported["result"]["test_accuracy"] == doc["result"]["test_accuracy"]
+    metrics = exported["metrics"]
+    assert {"train_loss", "val_accuracy"} <= set(metrics)
+    for series in metrics.values():
+        assert series["step"] == list(range(1, WAIT_SPEC["epochs"] + 1))
+        assert len(series["value"]) == len(series["step"])
+
+    code, out, err = run_cli(url, "export", str(doc["id"]), "--format", "csv")
+    assert code == 0, err
+    rows = list(csv.reader(io.StringIO(out)))
+    assert rows[0] == ["run_id", "step", "name", "value"]
+    body = rows[1:]
+    assert len(body) == sum(len(s["step"]) for s in metrics.values())
+    for run_id, step, name, value in body:
+        assert run_id == str(doc["id"])
+        i = metrics[name]["step"].index(int(step))
+        assert float(value) == metrics[name]["value"][i]
+
+    target = tmp_path / "run.csv"
+    code, out, err = run_cli(url, "export", str(doc["id"]), "--format", "csv", "-o", str(target))
+    assert code == 0 and out == "" and "wrote" in err
+    assert list(csv.reader(io.StringIO(target.read_text()))) == rows
+
+
+def test_kinds_json_lists_qnn_fields(cli: Callable[..., CliResult]) -> None:
+    code, out, err = cli("kinds", "--json")
+    assert code == 0, err
+    kinds = {k["name"]: k for k in one_json_object(out)["kinds"]}
+    qnn = kinds["qnn"]
+    assert qnn["schema_version"] == 1
+    assert list(qnn["fields"]) == list(QnnSpec.params())
+    assert qnn["fields"]["n_qubits"]["default"] == 4 and "16" in qnn["fields"]["n_qubits"]["allowed"]
+    assert "banknote" in qnn["fields"]["dataset"]["allowed"]
+    assert all(f["help"] for f in qnn["fields"].values())
+    assert "test_accuracy" in qnn["summary_keys"]
+
+
+def test_submit_without_wait_queues_from_stdin(cli: Callable[..., CliResult], db_url: str) -> None:
+    code, out, err = cli("submit", "qnn", "--spec", "-", "--name", "from stdin", "--json",
+                         stdin=json.dumps(TINY_QNN))
+    assert code == 0, err
+    doc = one_json_object(out)
+    assert (doc["status"], doc["name"], doc["result"]) == (QUEUED, "from stdin", None)
+    assert Storage(db_url).get_run(doc["id"]).spec == QnnSpec(**TINY_QNN).to_dict()
+
+
+def test_cancel_and_delete_a_queued_run(cli: Callable[..., CliResult], storage: Storage) -> None:
+    run = services.submit_run(storage, "qnn", TINY_QNN)
+    code, out, err = cli("cancel", str(run.id))
+    assert code == 0, err
+    assert CANCELLED in out
+    assert storage.get_run(run.id).status == CANCELLED
+    code, out, err = cli("cancel", str(run.id))
+    assert code != 0 and "already cancelled" in err and "Traceback" not in err
+
+    code, out, err = cli("delete", str(run.id))
+    assert code == 0, err
+    assert total_runs(storage) == 0
+
+
+BAD_SPECS: list[tuple[str, str | None, str, str]] = [
+    # (id, spec file content or None for a missing file, kind, text stderr must contain)
+    ("zero qubits", json.dumps({"dataset": "banknote", "n_qubits": 0}), "qnn", "n_qubits"),
+    ("negative learning rate", json.dumps({"learning_rate": -0.01}), "qnn", "learning_rate"),
+    ("unknown dataset", json.dumps({"dataset": "mnist"}), "qnn", "dataset"),
+    ("unknown field", json.dumps({"qubits": 2}), "qnn", "qubits"),
+    ("malformed JSON", '{"dataset": "banknote",', "qnn", "spec"),
+    ("not an object", "[1, 2]", "qnn", "spec"),
+    ("missing file", None, "qnn", "--spec"),
+    ("unknown kind", json.dumps({"dataset": "banknote"}), "hypernet", "kind"),
+]
+
+
+@pytest.mark.parametrize(("content", "kind", "field"), [pytest.param(c, k, f, id=i) for i, c, k, f in BAD_SPECS])
+def test_bad_submit_is_refused_and_stores_nothing(cli: Callable[..., CliResult], storage: Storage, tmp_path: Path,
+                                                  content: str | None, kind: str, field: str) -> None:
+    services.submit_run(storage, "qnn", TINY_QNN)  # an existing run, so the count is of a live database
+    before = total_runs(storage)
+    spec_file = tmp_path / "spec.json"
+    if content is not None:
+        spec_file.write_text(content)
+    code, out, err = cli("submit", kind, "--spec", str(spec_file), "--wait", "--json")
+    assert code != 0
+    assert out == ""
+    assert err.startswith("error: ") and field in err, err
+    assert "Traceback" not in err
+    assert total_runs(storage) == before
+
+
+@pytest.mark.parametrize("args", [("show", "9999"), ("show", "9999", "--json"), ("export", "9999"),
+                                  ("cancel", "9999"), ("delete", "9999")])
+def test_unknown_run_id_gives_a_clear_error(cli: Callable[..., CliResult], storage: Storage,
+                                            args: tuple[str, ...]) -> None:
+    code, out, err = cli(*args)
+    assert code != 0
+    assert out == ""
+    assert "run 9999 does not exist" in err and "Traceback" not in err
+
+
+def test_bad_worker_concurrency(cli: Callable[..., CliResult]) -> None:
+    code, out, err = cli("worker", "--concurrency", "0")
+    assert code == 2 and out == "" and "--concurrency" in err and "Traceback" not in err
