@@ -102,6 +102,7 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
     ("none with wrong qubits", {"dataset": "banknote", "reduction": "none", "n_qubits": 3}, "n_qubits"),
     ("pca with more qubits than features", {"dataset": "banknote", "n_qubits": 5}, "n_qubits"),
     ("z_per_class with too few qubits", {"dataset": "glass", "n_qubits": 4}, "readout"),
+    ("mod_k too large for 3 classes", {"dataset": "wine", "n_qubits": 9, "readout": "mod_k"}, "readout"),
     ("zz map on one qubit", {"dataset": "banknote", "n_qubits": 1, "readout": "mod_k",
                              "encoding": "zz_feature_map"}, "encoding"),
     ("validation fraction 0.5", {"validation_fraction": 0.5}, "validation_fraction"),

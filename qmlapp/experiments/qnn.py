@@ -12,6 +12,9 @@ from qmlapp.datasets import DATASETS
 from qmlapp.specs import Spec, SpecError, param
 
 MAX_QUBITS = 16  # TFQ adjoint training step at 16 qubits, batch 32: ~0.5 s on 2 cores
+# mod_k with K not a power of two expands into up to 2^n Z-strings per class: a batch-32 forward
+# pass takes 0.22 s at n=8, K=3 but 7.3 s at n=12 (measured), so larger registers are refused.
+MOD_K_MAX_QUBITS = 8
 
 ENCODINGS = ("angle", "z_feature_map", "zz_feature_map", "reuploading")
 ANSATZES = ("hardware_efficient", "real_amplitudes", "efficient_su2")
@@ -55,14 +58,17 @@ class QnnSpec(Spec):
         help="adam/sgd on TFQ adjoint gradients; cobyla, nelder_mead, spsa are gradient-free.",
     )
     learning_rate: float = param(0.05, low=0.0, high=10.0, low_inclusive=False, log=True,
-                                 help="Step size (adam/sgd) or SPSA gain; ignored by COBYLA/Nelder–Mead.")
+                                 help="Step size for adam/sgd; for SPSA the calibrated size of the first step "
+                                      "(Qiskit's default 2π/10 ≈ 0.63); ignored by COBYLA/Nelder–Mead.")
     epochs: int = param(20, low=1, high=5000, help="Epochs (adam/sgd) or iterations (gradient-free).")
     batch_size: int = param(32, low=1, high=1024, help="Mini-batch size for adam/sgd.")
     init: str = param("uniform", choices=INITS,
                       help="Initial weights: U[0,2π), N(0,1/depth), zeros, Beta fitted to data, or a constant.")
     init_constant: float = param(0.1, low=-10.0, high=10.0, help="Value of every weight when init = constant.")
     shots: int = param(0, low=0, high=1_000_000, help="0 = exact expectations; >0 = sampled with this many shots.")
-    seed: int = param(0, low=0, high=2**31 - 1, help="Seeds the split, initial point, SPSA and shots.")
+    seed: int = param(0, low=0, high=2**31 - 1,
+                      help="Seeds the split, the initial point and SPSA. Shot sampling (shots > 0) runs in "
+                           "TFQ's C++ sampler, which cannot be seeded, so sampled runs vary slightly.")
     validation_fraction: float = param(0.2, low=0.0, high=0.5, low_inclusive=False, high_inclusive=False,
                                        help="Share of rows held out for validation (stratified).")
     test_fraction: float = param(0.2, low=0.0, high=0.5, low_inclusive=False, high_inclusive=False,
@@ -83,6 +89,9 @@ class QnnSpec(Spec):
         if self.readout == "z_per_class" and k > self.n_qubits:
             raise SpecError("readout", f"'z_per_class' needs one qubit per class ({k} classes, "
                             f"{self.n_qubits} qubits); use 'mod_k' or more qubits")
+        if self.readout == "mod_k" and k & (k - 1) and self.n_qubits > MOD_K_MAX_QUBITS:
+            raise SpecError("readout", f"'mod_k' with {k} classes (not a power of two) needs up to 2^n "
+                            f"Pauli terms per class; use n_qubits ≤ {MOD_K_MAX_QUBITS} or 'z_per_class'")
         if self.encoding == "zz_feature_map" and self.n_qubits < 2:
             raise SpecError("encoding", "'zz_feature_map' needs n_qubits ≥ 2")
         if self.validation_fraction + self.test_fraction >= 0.8:

@@ -1,0 +1,519 @@
+"""Training engine of the ``qnn`` kind: data pipeline, QNN model, optimisers, final evaluation.
+
+``run(spec, ctx)`` is the registered runner. The simulator is injected (``backend``); by default
+TensorFlow Quantum's qsim ops with adjoint gradients (:class:`~qmlapp.simulators.TfqBackend`).
+
+Conventions recorded with every result:
+
+* loss: cross-entropy with the natural log, mean over samples, p clipped at 1e-10;
+* z_per_class readout: logits = ``LOGIT_SCALE`` · ⟨Z_c⟩ (a fixed constant, not trained), softmax;
+  mod_k readout: p(c) = ⟨Σ_{k≡c mod K} |k⟩⟨k|⟩ with qubit 0 as least significant bit;
+* mini-batches: the training rows are reshuffled every epoch and the last partial batch is padded
+  to the full batch size with rows from the start of the permutation whose loss weight is 0, so the
+  compiled step keeps one static shape and every row counts exactly once per epoch;
+* ``train_loss``/``train_accuracy`` per epoch (adam/sgd) are running averages over the epoch's
+  batches before each update (Keras' convention); for gradient-free optimisers they are evaluated
+  on the whole training split at the logged iterate.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from qmlapp.circuits import LOGIT_SCALE, QnnCircuit, build_qnn_circuit, circuit_qasm, circuit_svg
+from qmlapp.context import RunContext, json_safe
+from qmlapp.datasets import load_dataset
+from qmlapp.experiments.qnn import GRADIENT_OPTIMIZERS, QnnSpec
+from qmlapp.simulators import CompiledExpectation, Simulator, TfqBackend
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+
+P_FLOOR = 1e-10
+LOSS_CONVENTION = "cross-entropy, natural log, mean over samples, p clipped at 1e-10"
+EVAL_CHUNK = 128  # rows per forward call: TFQ gains nothing from larger batches (PERFORMANCE.md)
+MAX_LOGGED_POINTS = 100  # gradient-free runs log about this many metric points
+BETA_CLIP = 1e-6  # MinMax values are clipped into (0, 1) before the Beta fit
+
+# SPSA constants: Qiskit defaults (method brief §2.9).
+SPSA_C, SPSA_GAMMA, SPSA_ALPHA, SPSA_CALIBRATION_DRAWS = 0.2, 0.101, 0.602, 25
+SCIPY_TOL = 0.1  # authors' tol for COBYLA (final trust radius) and Nelder–Mead (xatol)
+
+# Independent random streams derived from spec.seed (the split uses spec.seed directly).
+_STREAM_INIT, _STREAM_SHUFFLE, _STREAM_SPSA = 0, 1, 2
+
+
+# --- data ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    """Reduced and scaled splits; ``beta_source`` are the MinMax-[0,1] training values for Beta init."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    class_names: tuple[str, ...]
+    beta_source: np.ndarray
+
+
+def prepare_data(spec: QnnSpec) -> PreparedData:
+    """Stratified train/val/test split (seeded), then reduction and scaling fitted on train only."""
+    from sklearn.decomposition import PCA
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+    from sklearn.model_selection import train_test_split
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import MinMaxScaler, StandardScaler
+
+    data = load_dataset(spec.dataset)
+    x_rest, x_test, y_rest, y_test = train_test_split(
+        data.X, data.y, test_size=spec.test_fraction, stratify=data.y, random_state=spec.seed
+    )
+    # validation_fraction is a share of all rows, hence the rescaling for the second split.
+    x_train, x_val, y_train, y_val = train_test_split(
+        x_rest, y_rest, test_size=spec.validation_fraction / (1.0 - spec.test_fraction),
+        stratify=y_rest, random_state=spec.seed,
+    )
+    reducer: Any
+    if spec.reduction == "pca":
+        reducer = make_pipeline(StandardScaler(), PCA(spec.n_qubits, random_state=spec.seed))
+    elif spec.reduction == "lda":
+        reducer = LinearDiscriminantAnalysis(n_components=spec.n_qubits)  # unscaled features (brief)
+    else:
+        reducer = None
+    if reducer is not None:
+        reducer.fit(x_train, y_train)
+        x_train, x_val, x_test = (reducer.transform(x) for x in (x_train, x_val, x_test))
+
+    beta_source = np.clip(MinMaxScaler().fit_transform(x_train), BETA_CLIP, 1.0 - BETA_CLIP)
+    scaler: Any = {
+        "minmax": MinMaxScaler((0.0, 1.0)),
+        "minmax_pi": MinMaxScaler((0.0, math.pi)),
+        "standard": StandardScaler(),
+        "none": None,
+    }[spec.scaling]
+    if scaler is not None:
+        scaler.fit(x_train)
+        x_train, x_val, x_test = (scaler.transform(x) for x in (x_train, x_val, x_test))
+    return PreparedData(x_train, y_train, x_val, y_val, x_test, y_test, data.class_names, beta_source)
+
+
+def _rng(seed: int, stream: int) -> np.random.Generator:
+    return np.random.default_rng([seed, stream])
+
+
+def initial_weights(spec: QnnSpec, n_parameters: int, beta_source: np.ndarray | None = None) -> np.ndarray:
+    """The initial point for every optimiser (float64), seeded by ``spec.seed``.
+
+    uniform U[0, 2π); normal N(0, σ² = 1/depth); zeros; beta: Beta(a, b) fitted (loc 0, scale 1)
+    to all MinMax-scaled training values, then θ ~ Beta(a, b); constant: ``spec.init_constant``.
+    """
+    rng = _rng(spec.seed, _STREAM_INIT)
+    if spec.init == "uniform":
+        return rng.uniform(0.0, 2 * math.pi, n_parameters)
+    if spec.init == "normal":
+        return rng.normal(0.0, 1.0 / math.sqrt(spec.depth), n_parameters)
+    if spec.init == "zeros":
+        return np.zeros(n_parameters)
+    if spec.init == "constant":
+        return np.full(n_parameters, spec.init_constant, dtype=np.float64)
+    if spec.init == "beta":
+        from scipy import stats
+
+        if beta_source is None:
+            raise ValueError("init 'beta' needs the MinMax-scaled training values")
+        a, b, _, _ = stats.beta.fit(np.ravel(beta_source), floc=0.0, fscale=1.0)
+        return rng.beta(a, b, n_parameters)
+    raise ValueError(f"unknown init {spec.init!r}")
+
+
+# --- model --------------------------------------------------------------------------------------
+
+
+def class_log_probs(expectations: tf.Tensor, readout: str) -> tf.Tensor:
+    """Log class probabilities (batch, K) from readout expectations (batch, K)."""
+    import tensorflow as tf
+
+    if readout == "z_per_class":
+        return tf.nn.log_softmax(LOGIT_SCALE * expectations, axis=-1)
+    return tf.math.log(tf.maximum(expectations, P_FLOOR))
+
+
+def make_optimizer(name: str, learning_rate: float) -> Any:
+    """Keras (tf-keras) Adam or plain SGD."""
+    import tensorflow as tf
+
+    if name == "adam":
+        return tf.keras.optimizers.Adam(learning_rate=learning_rate)
+    if name == "sgd":
+        return tf.keras.optimizers.SGD(learning_rate=learning_rate)
+    raise ValueError(f"{name!r} is not a gradient optimiser")
+
+
+class QnnModel:
+    """Circuit + readout + weight vector, with the compiled training step used by :func:`run`.
+
+    ``train_step(x, y, mask)`` takes data-symbol values (batch, n_data) float32, labels (batch,)
+    int32 and per-row loss weights (batch,) float32 at the static ``batch_size``; it returns the
+    weighted mean loss and the class log-probabilities before the update.
+    """
+
+    def __init__(
+        self,
+        qnn: QnnCircuit,
+        compiled: CompiledExpectation,
+        weights: np.ndarray,
+        batch_size: int | None = None,
+        optimizer: Any | None = None,
+    ) -> None:
+        import tensorflow as tf
+
+        self.qnn = qnn
+        self.compiled = compiled
+        self.n_data = len(qnn.data_symbols)
+        self.batch_size = batch_size
+        self.weights = tf.Variable(np.asarray(weights, dtype=np.float32), name="qnn_weights")
+        self.optimizer = optimizer
+        if optimizer is None:
+            return
+        if batch_size is None or not hasattr(compiled, "tf_call"):
+            raise ValueError("gradient training needs a batch size and a differentiable backend (TfqBackend)")
+        optimizer.build([self.weights])  # create slots outside the graph
+        tf_call = compiled.tf_call
+        readout = qnn.readout
+        weights_var = self.weights
+
+        def step(x: tf.Tensor, y: tf.Tensor, mask: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+            with tf.GradientTape() as tape:
+                tiled = tf.tile(weights_var[None, :], [batch_size, 1])
+                expectations = tf_call(tf.concat([x, tiled], axis=1))
+                log_probs = class_log_probs(expectations, readout)
+                nll = -tf.gather(log_probs, y, axis=1, batch_dims=1)
+                loss = tf.reduce_sum(mask * nll) / tf.reduce_sum(mask)
+            grad = tape.gradient(loss, weights_var)
+            optimizer.apply_gradients([(grad, weights_var)])
+            return loss, log_probs
+
+        self.train_step = tf.function(step, input_signature=[
+            tf.TensorSpec([batch_size, self.n_data], tf.float32),
+            tf.TensorSpec([batch_size], tf.int32),
+            tf.TensorSpec([batch_size], tf.float32),
+        ])
+
+    def current_weights(self) -> np.ndarray:
+        return self.weights.numpy().astype(np.float64)
+
+    def log_probs(self, data_values: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        """Class log-probabilities for data-symbol rows (see ``QnnCircuit.data_values``)."""
+        import tensorflow as tf
+
+        w = self.weights.numpy() if weights is None else np.asarray(weights, dtype=np.float32)
+        chunks = []
+        for start in range(0, len(data_values), EVAL_CHUNK):
+            x = data_values[start:start + EVAL_CHUNK]
+            values = np.concatenate([x, np.broadcast_to(w, (len(x), len(w)))], axis=1)
+            chunks.append(np.asarray(self.compiled(values), dtype=np.float32))
+        expectations = np.concatenate(chunks) if chunks else np.zeros((0, self.qnn.n_classes), np.float32)
+        return class_log_probs(tf.constant(expectations), self.qnn.readout).numpy().astype(np.float64)
+
+
+@dataclass(frozen=True)
+class Scores:
+    loss: float
+    accuracy: float
+    predictions: np.ndarray
+
+
+def score(log_probs: np.ndarray, y: np.ndarray) -> Scores:
+    nll = -log_probs[np.arange(len(y)), y]
+    pred = np.argmax(log_probs, axis=1)
+    return Scores(float(np.mean(nll)), float(np.mean(pred == y)), pred)
+
+
+# --- optimisers ---------------------------------------------------------------------------------
+
+
+@dataclass
+class _Trace:
+    """Bookkeeping shared by the training loops: metric logging and progress."""
+
+    ctx: RunContext
+    total: int
+    unit: str  # "epoch" or "iteration"
+    evaluate_val: Callable[[np.ndarray | None], Scores]
+    last_logged: int = 0
+
+    def log(self, step: int, train_loss: float, train_acc: float, weights: np.ndarray | None) -> Scores:
+        val = self.evaluate_val(weights)
+        self.ctx.log_metrics(step, {"train_loss": train_loss, "train_accuracy": train_acc,
+                                    "val_loss": val.loss, "val_accuracy": val.accuracy})
+        message = f"{self.unit} {step}/{self.total} · loss {train_loss:.4f} · val acc {val.accuracy:.3f}"
+        self.ctx.progress(0.05 + 0.9 * min(1.0, step / self.total), message)
+        self.last_logged = step
+        return val
+
+
+def _train_gradient(
+    spec: QnnSpec, model: QnnModel, x: np.ndarray, y: np.ndarray, trace: _Trace
+) -> dict[str, Any]:
+    batch = model.batch_size
+    assert batch is not None
+    n = len(x)
+    n_batches = math.ceil(n / batch)
+    pad = n_batches * batch - n
+    rng = _rng(spec.seed, _STREAM_SHUFFLE)
+    mask = np.concatenate([np.ones(n, np.float32), np.zeros(pad, np.float32)])
+    y32 = y.astype(np.int32)
+    for epoch in range(1, spec.epochs + 1):
+        perm = rng.permutation(n)
+        order = np.concatenate([perm, perm[:pad]])
+        nll_sum, correct = 0.0, 0
+        for b in range(n_batches):
+            trace.ctx.check_cancelled()
+            idx = order[b * batch:(b + 1) * batch]
+            m = mask[b * batch:(b + 1) * batch]
+            loss, log_probs = model.train_step(x[idx], y32[idx], m)
+            lp = log_probs.numpy()
+            real = m > 0
+            nll_sum += float(loss.numpy()) * float(m.sum())
+            correct += int(np.sum(np.argmax(lp[real], axis=1) == y[idx][real]))
+        trace.log(epoch, nll_sum / n, correct / n, None)
+    return {"epochs_run": spec.epochs, "steps_per_epoch": n_batches, "batch_size": batch,
+            "padded_rows_per_epoch": pad}
+
+
+class _Objective:
+    """Full-training-set loss for gradient-free optimisers; checks for cancellation on every call."""
+
+    def __init__(self, model: QnnModel, x: np.ndarray, y: np.ndarray, ctx: RunContext) -> None:
+        self.model, self.x, self.y, self.ctx = model, x, y, ctx
+        self.evaluations = 0
+        self._cache: dict[bytes, Scores] = {}
+
+    def scores(self, w: np.ndarray) -> Scores:
+        key = np.asarray(w, dtype=np.float64).tobytes()
+        if key not in self._cache:
+            if len(self._cache) > 64:
+                self._cache.clear()
+            self._cache[key] = score(self.model.log_probs(self.x, w), self.y)
+        return self._cache[key]
+
+    def __call__(self, w: np.ndarray) -> float:
+        self.ctx.check_cancelled()
+        self.evaluations += 1
+        return self.scores(w).loss
+
+
+def _log_every(total: int) -> int:
+    return max(1, total // MAX_LOGGED_POINTS)
+
+
+def _train_scipy(
+    spec: QnnSpec, w0: np.ndarray, objective: _Objective, trace: _Trace
+) -> tuple[np.ndarray, dict[str, Any]]:
+    from scipy.optimize import minimize
+
+    every = _log_every(spec.epochs)
+    iteration = 0
+
+    def callback(xk: np.ndarray) -> None:
+        nonlocal iteration
+        iteration += 1  # COBYLA calls back once per evaluation, Nelder–Mead once per iteration
+        if iteration % every == 0 or iteration == spec.epochs:
+            s = objective.scores(xk)
+            trace.log(iteration, s.loss, s.accuracy, xk)
+
+    if spec.optimizer == "cobyla":
+        res = minimize(objective, w0, method="COBYLA", tol=SCIPY_TOL,
+                       options={"maxiter": spec.epochs}, callback=callback)
+    else:
+        # The authors' tol 0.1 was on a summed log2 loss; rescale fatol to the same stopping rule
+        # on our mean natural-log loss (brief §5.4); xatol is in parameter space and unaffected.
+        fatol = SCIPY_TOL * math.log(2) / len(objective.y)
+        res = minimize(objective, w0, method="Nelder-Mead", callback=callback,
+                       options={"maxiter": spec.epochs, "adaptive": True, "xatol": SCIPY_TOL, "fatol": fatol})
+    w = np.asarray(res.x, dtype=np.float64)
+    if trace.last_logged != iteration or iteration == 0:
+        s = objective.scores(w)
+        trace.log(max(iteration, 1), s.loss, s.accuracy, w)
+    return w, {"iterations": iteration if spec.optimizer == "nelder_mead" else int(res.nfev),
+               "n_evaluations": objective.evaluations, "scipy_nfev": int(res.nfev),
+               "optimizer_message": str(res.message), "optimizer_success": bool(res.success)}
+
+
+def spsa_minimize(
+    loss: Callable[[np.ndarray], float],
+    x0: np.ndarray,
+    maxiter: int,
+    target_magnitude: float,
+    rng: np.random.Generator,
+    on_iteration: Callable[[int, np.ndarray], None] | None = None,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """SPSA with Qiskit's calibration and power-series gains (method brief §2.9).
+
+    c_k = 0.2/k^0.101, a_k = a/k^0.602 (k = 1, 2, ...), Rademacher Δ,
+    ĝ = [L(θ+c_kΔ) − L(θ−c_kΔ)]/(2c_k)·Δ. Calibration: a = target_magnitude / m with m the mean of
+    |L(θ₀+0.2Δ) − L(θ₀−0.2Δ)|/0.4 over 25 draws. Uses 2·maxiter + 51 loss evaluations.
+    """
+    x = np.asarray(x0, dtype=np.float64).copy()
+    dim = len(x)
+    magnitudes = []
+    for _ in range(SPSA_CALIBRATION_DRAWS):
+        delta = rng.choice([-1.0, 1.0], dim)
+        diff = loss(x + SPSA_C * delta) - loss(x - SPSA_C * delta)
+        magnitudes.append(abs(diff / (2 * SPSA_C)))
+    m = float(np.mean(magnitudes))
+    # Qiskit falls back to a = target when the calibration sees a flat landscape.
+    a = target_magnitude / m if m > 0 else math.inf
+    if not math.isfinite(a) or a < 1e-10:
+        a = target_magnitude
+    for k in range(1, maxiter + 1):
+        ck = SPSA_C / k**SPSA_GAMMA
+        ak = a / k**SPSA_ALPHA
+        delta = rng.choice([-1.0, 1.0], dim)
+        diff = loss(x + ck * delta) - loss(x - ck * delta)
+        x = x - ak * diff / (2 * ck) * delta
+        if on_iteration is not None:
+            on_iteration(k, x)
+    final_loss = loss(x)
+    return x, {"spsa_a": a, "spsa_c": SPSA_C, "spsa_calibration_magnitude": m, "final_loss": final_loss}
+
+
+def _train_spsa(
+    spec: QnnSpec, w0: np.ndarray, objective: _Objective, trace: _Trace
+) -> tuple[np.ndarray, dict[str, Any]]:
+    every = _log_every(spec.epochs)
+
+    def on_iteration(k: int, x: np.ndarray) -> None:
+        if k % every == 0 or k == spec.epochs:
+            s = objective.scores(x)  # monitoring only, not counted as an optimiser evaluation
+            trace.log(k, s.loss, s.accuracy, x)
+
+    # learning_rate is SPSA's calibrated gain: the target size of the first step per parameter
+    # (Qiskit's default target is 2π/10 ≈ 0.63).
+    w, info = spsa_minimize(objective, w0, spec.epochs, spec.learning_rate, _rng(spec.seed, _STREAM_SPSA),
+                            on_iteration)
+    info.update(iterations=spec.epochs, n_evaluations=objective.evaluations,
+                spsa_target_magnitude=spec.learning_rate)
+    return w, info
+
+
+# --- run ----------------------------------------------------------------------------------------
+
+
+# Numbers that came out of circuit runs; every other number in a result is "computed" (settings,
+# counts, random draws, timings: the vocabulary has no separate "measured").
+_SIMULATED = frozenset({"val_accuracy", "val_f1", "val_loss", "test_accuracy", "test_f1", "test_loss",
+                        "train_accuracy", "train_loss", "confusion_matrix", "initial_val_accuracy", "weights",
+                        "final_loss", "spsa_a", "spsa_calibration_magnitude"})
+
+
+def _labels(result: dict[str, Any]) -> dict[str, str]:
+    """Honesty labels for every numeric entry (scalars, vectors, matrices) of a result."""
+    def numeric(v: Any) -> bool:
+        if isinstance(v, bool):
+            return False
+        if isinstance(v, (int, float, np.integer, np.floating)):
+            return True
+        return isinstance(v, (list, tuple, np.ndarray)) and len(v) > 0 and all(numeric(x) for x in v)
+
+    return {k: "simulated" if k in _SIMULATED else "computed" for k, v in result.items() if numeric(v)}
+
+
+def run(spec: QnnSpec, ctx: RunContext, backend: Simulator | None = None) -> dict[str, Any]:
+    """Train and evaluate one QNN configuration; returns a JSON-safe result dict.
+
+    Raises:
+        RunCancelled: propagated from ``ctx.check_cancelled()`` (called once per step/evaluation).
+    """
+    from sklearn.metrics import confusion_matrix, f1_score
+
+    started = time.perf_counter()
+    ctx.progress(0.0, "preparing data")
+    data = prepare_data(spec)
+    n_classes = len(data.class_names)
+    qnn = build_qnn_circuit(spec, n_classes)
+    backend = backend if backend is not None else TfqBackend()
+    compiled = backend.compile(qnn.circuit, qnn.symbols, qnn.operators, repetitions=spec.shots)
+    w0 = initial_weights(spec, len(qnn.weight_symbols), data.beta_source)
+
+    x_train, x_val, x_test = (qnn.data_values(x) for x in (data.x_train, data.x_val, data.x_test))
+    gradient = spec.optimizer in GRADIENT_OPTIMIZERS
+    batch = min(spec.batch_size, len(x_train))
+    model = QnnModel(qnn, compiled, w0, batch_size=batch if gradient else None,
+                     optimizer=make_optimizer(spec.optimizer, spec.learning_rate) if gradient else None)
+
+    def evaluate_val(weights: np.ndarray | None) -> Scores:
+        return score(model.log_probs(x_val, weights), data.y_val)
+
+    initial_val = evaluate_val(w0)
+    ctx.progress(0.05, f"training with {spec.optimizer} ({len(w0)} parameters)")
+    trace = _Trace(ctx, spec.epochs, "epoch" if gradient else "iteration", evaluate_val)
+    train_started = time.perf_counter()
+    if gradient:
+        info = _train_gradient(spec, model, x_train, data.y_train, trace)
+        weights = model.current_weights()
+    else:
+        objective = _Objective(model, x_train, data.y_train, ctx)
+        trainer = _train_spsa if spec.optimizer == "spsa" else _train_scipy
+        weights, info = trainer(spec, w0, objective, trace)
+    train_time = time.perf_counter() - train_started
+
+    ctx.progress(0.96, "evaluating")
+    train = score(model.log_probs(x_train, weights), data.y_train)
+    val = score(model.log_probs(x_val, weights), data.y_val)
+    test = score(model.log_probs(x_test, weights), data.y_test)
+    labels = list(range(n_classes))
+
+    ctx.save_artifact("circuit.svg", circuit_svg(qnn.circuit), "image/svg+xml")
+    x_rep = data.x_train.mean(axis=0)
+    header = (f"QML Explorer qnn circuit with trained weights; input = mean of the scaled training "
+              f"features x = [{', '.join(f'{v:.6g}' for v in x_rep)}]")
+    qasm = circuit_qasm(qnn.circuit, qnn.resolver(x_rep, weights), header)
+    ctx.save_artifact("circuit.qasm", qasm, "text/plain")
+
+    def weighted_f1(y: np.ndarray, s: Scores) -> float:
+        return float(f1_score(y, s.predictions, average="weighted", labels=labels, zero_division=0))
+
+    result: dict[str, Any] = {
+        "val_accuracy": val.accuracy,
+        "val_f1": weighted_f1(data.y_val, val),
+        "val_loss": val.loss,
+        "test_accuracy": test.accuracy,
+        "test_f1": weighted_f1(data.y_test, test),
+        "test_loss": test.loss,
+        "train_accuracy": train.accuracy,
+        "train_loss": train.loss,
+        "initial_val_accuracy": initial_val.accuracy,
+        "confusion_matrix": confusion_matrix(data.y_test, test.predictions, labels=labels),
+        "class_names": list(data.class_names),
+        "n_parameters": len(weights),
+        "n_qubits": spec.n_qubits,
+        "n_classes": n_classes,
+        "n_train": len(x_train),
+        "n_val": len(x_val),
+        "n_test": len(x_test),
+        "initial_weights": w0,
+        "weights": weights,
+        "loss_convention": LOSS_CONVENTION,
+        "readout_convention": (f"softmax({LOGIT_SCALE:g}·⟨Z_c⟩), fixed scale" if spec.readout == "z_per_class"
+                               else "p(c) = Σ_{k ≡ c mod K} P(k), qubit 0 = least significant bit"),
+        "logit_scale": LOGIT_SCALE if spec.readout == "z_per_class" else None,
+        "backend": getattr(backend, "name", type(backend).__name__),
+        "shots": spec.shots,
+        **info,
+        "train_time_s": train_time,
+        "wall_time_s": time.perf_counter() - started,
+    }
+    result["labels"] = _labels(result)
+    ctx.progress(1.0, f"done · test acc {test.accuracy:.3f}")
+    return json_safe(result)

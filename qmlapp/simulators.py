@@ -1,0 +1,218 @@
+"""Simulator strategies that evaluate ⟨operators⟩ of a symbolic circuit for rows of symbol values.
+
+A simulator ``compile``s (circuit, symbols, operators) once and returns a callable that maps a
+(batch, n_symbols) array of symbol values to a (batch, n_operators) array of expectations:
+
+* :class:`TfqBackend` — TensorFlow Quantum's qsim ops; exact expectations with the adjoint
+  differentiator, or sampled ones (``repetitions`` shots per term, parameter-shift gradients). Its
+  compiled form also exposes a differentiable TensorFlow call for training.
+* :class:`CirqReference` — ``cirq.Simulator`` row by row; slow, used to check the fast path.
+
+TensorFlow is imported lazily, inside :class:`TfqBackend`, so that importing this module (and
+``qmlapp.circuits``) stays light.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+import cirq
+import numpy as np
+import sympy
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+
+TF_THREADS = 2  # the target machines have 2 cores; TFQ spreads a batch over the intra-op pool
+
+
+class CompiledExpectation(Protocol):
+    """Expectations of fixed operators on a fixed symbolic circuit."""
+
+    n_symbols: int
+    n_outputs: int
+
+    def __call__(self, symbol_values: np.ndarray) -> np.ndarray:
+        """Map (batch, n_symbols) symbol values to (batch, n_outputs) expectations."""
+
+
+class Simulator(Protocol):
+    """A simulation strategy (injected into experiments; see :class:`TfqBackend`)."""
+
+    name: str
+
+    def compile(
+        self,
+        circuit: cirq.Circuit,
+        symbols: Sequence[sympy.Symbol],
+        operators: Sequence[cirq.PauliSum],
+        repetitions: int = 0,
+    ) -> CompiledExpectation:
+        """Prepare ``circuit`` for repeated evaluation; ``repetitions`` 0 means exact."""
+
+
+def configure_tensorflow(threads: int = TF_THREADS) -> None:
+    """Use ``threads`` intra-op threads. TensorFlow only accepts this before its runtime starts;
+    later calls (runtime already up) leave the setting as it is."""
+    import tensorflow as tf
+
+    if tf.config.threading.get_intra_op_parallelism_threads() == threads:
+        return
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+    except RuntimeError:
+        pass  # runtime already initialised by an earlier TensorFlow user in this process
+
+
+class TfqCompiled:
+    """A circuit serialised once; numbers are fed as symbol values.
+
+    ``tf_call`` is differentiable (adjoint for exact, parameter shift for sampled) and is what the
+    training step uses; ``__call__`` is a graph-compiled forward pass on numpy input.
+    """
+
+    def __init__(
+        self,
+        circuit: cirq.Circuit,
+        symbols: Sequence[sympy.Symbol],
+        operators: Sequence[cirq.PauliSum],
+        repetitions: int,
+        differentiator: Any | None = None,
+    ) -> None:
+        import tensorflow as tf
+        import tensorflow_quantum as tfq
+
+        self.n_symbols = len(symbols)
+        self.n_outputs = len(operators)
+        self.repetitions = int(repetitions)
+        self.symbol_names = tf.constant([s.name for s in symbols])
+        self.program = tfq.convert_to_tensor([circuit])  # shape [1]
+        self.operators = tfq.convert_to_tensor([list(operators)])  # shape [1, n_outputs]
+        # No backend argument: TFQ keeps its C++ qsim ops, with the Adjoint differentiator for exact
+        # expectations and ParameterShift for sampled ones unless another one is injected.
+        options = {"differentiator": differentiator} if differentiator is not None else {}
+        layer_class = tfq.layers.SampledExpectation if self.repetitions > 0 else tfq.layers.Expectation
+        self.layer = layer_class(**options)
+        # A closure per instance, not the bound method: TF's retracing detector keys on the Python
+        # function and would warn when many compiled circuits live in one process (tests, sweeps).
+        def forward(symbol_values: tf.Tensor) -> tf.Tensor:
+            return self.tf_call(symbol_values)
+
+        signature = [tf.TensorSpec([None, self.n_symbols], tf.float32)]
+        self._forward = tf.function(forward, input_signature=signature)
+
+    def tf_call(self, symbol_values: tf.Tensor) -> tf.Tensor:
+        """Differentiable expectations, (batch, n_outputs) float32. Tiles the serialised circuit and
+        operators to the batch (static when the batch dimension is static)."""
+        import tensorflow as tf
+
+        batch = symbol_values.shape[0]
+        if batch is None:
+            batch = tf.shape(symbol_values)[0]
+        programs = tf.tile(self.program, [batch])
+        operators = tf.tile(self.operators, [batch, 1])
+        kwargs: dict[str, Any] = {"symbol_names": self.symbol_names, "symbol_values": symbol_values,
+                                  "operators": operators}
+        if self.repetitions > 0:
+            kwargs["repetitions"] = self.repetitions
+        return self.layer(programs, **kwargs)
+
+    def __call__(self, symbol_values: np.ndarray) -> np.ndarray:
+        values = np.asarray(symbol_values, dtype=np.float32).reshape(-1, self.n_symbols)
+        return self._forward(values).numpy()
+
+
+class TfqBackend:
+    """TensorFlow Quantum (qsim C++ ops): adjoint gradients when exact, shots otherwise.
+
+    TFQ's sampling ops take no seed, so sampled results (``repetitions > 0``) are not reproducible
+    bit for bit.
+    """
+
+    name = "tfq"
+
+    def __init__(self, threads: int = TF_THREADS, differentiator: Any | None = None) -> None:
+        configure_tensorflow(threads)
+        self.differentiator = differentiator
+
+    def compile(
+        self,
+        circuit: cirq.Circuit,
+        symbols: Sequence[sympy.Symbol],
+        operators: Sequence[cirq.PauliSum],
+        repetitions: int = 0,
+    ) -> TfqCompiled:
+        return TfqCompiled(circuit, symbols, operators, repetitions, self.differentiator)
+
+
+class CirqCompiled:
+    """Row-by-row ``cirq.Simulator`` evaluation (exact, or sampled with a seeded simulator)."""
+
+    def __init__(
+        self,
+        circuit: cirq.Circuit,
+        symbols: Sequence[sympy.Symbol],
+        operators: Sequence[cirq.PauliSum],
+        repetitions: int,
+        simulator: cirq.Simulator,
+    ) -> None:
+        self.circuit = circuit
+        self.symbols = tuple(symbols)
+        self.operators = list(operators)
+        self.n_symbols = len(self.symbols)
+        self.n_outputs = len(self.operators)
+        self.repetitions = int(repetitions)
+        self.simulator = simulator
+        self.qubits = sorted(circuit.all_qubits() | {q for op in operators for q in op.qubits})
+
+    def _resolver(self, row: np.ndarray) -> cirq.ParamResolver:
+        return cirq.ParamResolver({s.name: float(v) for s, v in zip(self.symbols, row, strict=True)})
+
+    def _sampled(self, resolver: cirq.ParamResolver) -> np.ndarray:
+        """Measure all qubits ``repetitions`` times and average each Z-string term over the shots."""
+        measured = self.circuit + cirq.measure(*self.qubits, key="m")
+        bits = self.simulator.run(measured, resolver, repetitions=self.repetitions).measurements["m"]
+        signs = 1 - 2 * bits.astype(np.int64)  # Z eigenvalue per qubit and shot
+        col = {q: i for i, q in enumerate(self.qubits)}
+        out = np.zeros(self.n_outputs)
+        for k, op in enumerate(self.operators):
+            for term in op:
+                if any(p != cirq.Z for p in term.values()):
+                    raise ValueError("sampled CirqReference supports Z-string operators only")
+                prod = np.prod(signs[:, [col[q] for q in term.qubits]], axis=1) if len(term) else 1.0
+                out[k] += float(np.real(term.coefficient)) * float(np.mean(prod))
+        return out
+
+    def __call__(self, symbol_values: np.ndarray) -> np.ndarray:
+        values = np.asarray(symbol_values, dtype=np.float64).reshape(-1, self.n_symbols)
+        rows = []
+        for row in values:
+            resolver = self._resolver(row)
+            if self.repetitions > 0:
+                rows.append(self._sampled(resolver))
+            else:
+                ev = self.simulator.simulate_expectation_values(
+                    self.circuit, self.operators, resolver, qubit_order=self.qubits
+                )
+                rows.append(np.real(ev))
+        return np.asarray(rows, dtype=np.float64).reshape(len(values), self.n_outputs)
+
+
+class CirqReference:
+    """Reference simulator (``cirq.Simulator``, complex128); seeded when sampling."""
+
+    name = "cirq"
+
+    def __init__(self, seed: int | None = None) -> None:
+        self.seed = seed
+
+    def compile(
+        self,
+        circuit: cirq.Circuit,
+        symbols: Sequence[sympy.Symbol],
+        operators: Sequence[cirq.PauliSum],
+        repetitions: int = 0,
+    ) -> CirqCompiled:
+        simulator = cirq.Simulator(dtype=np.complex128, seed=self.seed)
+        return CirqCompiled(circuit, symbols, operators, repetitions, simulator)

@@ -1,0 +1,239 @@
+"""Circuit construction: Qiskit semantics of patterns and feature maps, readout, exports."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import cirq
+import numpy as np
+import pytest
+
+from qmlapp.circuits import (
+    QnnCircuit,
+    build_qnn_circuit,
+    circuit_qasm,
+    circuit_svg,
+    entanglement_pairs,
+    mod_k_operators,
+    n_weights,
+    z_per_class_operators,
+)
+from qmlapp.experiments.qnn import ANSATZES, ENCODINGS, ENTANGLEMENTS, QnnSpec
+
+
+def make(**kw: object) -> SimpleNamespace:
+    base = dict(n_qubits=4, encoding="angle", ansatz="hardware_efficient", entanglement="linear", depth=2,
+                readout="z_per_class", dataset="iris")
+    base.update(kw)
+    return SimpleNamespace(**base)
+
+
+# Expected lists as produced by qiskit.circuit.library.n_local.get_entangler_map(2, 4, pattern, offset).
+QISKIT_N4 = {
+    ("linear", 0): [(0, 1), (1, 2), (2, 3)],
+    ("circular", 0): [(3, 0), (0, 1), (1, 2), (2, 3)],
+    ("full", 0): [(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)],
+    ("pairwise", 0): [(0, 1), (2, 3), (1, 2)],
+    ("sca", 0): [(3, 0), (0, 1), (1, 2), (2, 3)],
+    ("sca", 1): [(3, 2), (0, 3), (1, 0), (2, 1)],
+    ("sca", 2): [(1, 2), (2, 3), (3, 0), (0, 1)],
+    ("sca", 3): [(1, 0), (2, 1), (3, 2), (0, 3)],
+}
+
+
+@pytest.mark.parametrize(("pattern", "rep"), list(QISKIT_N4))
+def test_entanglement_patterns_match_qiskit_n4(pattern: str, rep: int) -> None:
+    assert entanglement_pairs(pattern, 4, rep) == QISKIT_N4[(pattern, rep)]
+
+
+def test_entanglement_edge_cases_follow_qiskit() -> None:
+    assert entanglement_pairs("circular", 2) == [(0, 1)]  # no duplicate wrap-around pair
+    assert entanglement_pairs("circular", 3) == [(2, 0), (0, 1), (1, 2)]
+    assert entanglement_pairs("pairwise", 5) == [(0, 1), (2, 3), (1, 2), (3, 4)]
+    for pattern in ENTANGLEMENTS:
+        assert entanglement_pairs(pattern, 1) == []
+    # Non-sca patterns do not depend on the repetition.
+    for pattern in ("linear", "circular", "full", "pairwise"):
+        assert entanglement_pairs(pattern, 5, 3) == entanglement_pairs(pattern, 5, 0)
+
+
+def _basis_state(k: int, n: int) -> np.ndarray:
+    """State vector of |k⟩ with qubit 0 the least significant bit, in Cirq's qubit order."""
+    qubits = cirq.LineQubit.range(n)
+    flips = [cirq.X(qubits[q]) for q in range(n) if (k >> q) & 1]
+    return cirq.final_state_vector(cirq.Circuit(cirq.I.on_each(*qubits), flips), qubit_order=qubits)
+
+
+@pytest.mark.parametrize(("n", "k_classes"), [(1, 2), (2, 3), (3, 2), (3, 3), (3, 5), (4, 3), (4, 4), (4, 6)])
+def test_mod_k_paulisum_gives_class_indicator_on_basis_states(n: int, k_classes: int) -> None:
+    qubits = cirq.LineQubit.range(n)
+    ops = mod_k_operators(qubits, k_classes)
+    qubit_map = {q: i for i, q in enumerate(qubits)}
+    for k in range(2**n):
+        state = _basis_state(k, n)
+        probs = [op.expectation_from_state_vector(state, qubit_map).real for op in ops]
+        expected = [1.0 if k % k_classes == c else 0.0 for c in range(k_classes)]
+        np.testing.assert_allclose(probs, expected, atol=1e-9, err_msg=f"basis state k={k}")
+
+
+def test_mod_k_is_little_endian_and_sparse_for_powers_of_two() -> None:
+    qubits = cirq.LineQubit.range(4)
+    p0, p1 = mod_k_operators(qubits, 2)
+    # K = 2 reads qubit 0 only: p(1) = (1 − Z0)/2.
+    assert p1 == 0.5 * cirq.PauliString() - 0.5 * cirq.Z(qubits[0])
+    assert p0 + p1 == cirq.PauliSum.from_pauli_strings([cirq.PauliString()])
+    assert all(len(term) <= 2 and set(term.qubits) <= {qubits[0], qubits[1]}
+               for term in sum(mod_k_operators(qubits, 4), cirq.PauliSum()))
+
+
+def test_z_per_class_reads_qubit_c() -> None:
+    qubits = cirq.LineQubit.range(4)
+    ops = z_per_class_operators(qubits, 3)
+    assert [next(iter(op)).qubits for op in ops] == [(qubits[0],), (qubits[1],), (qubits[2],)]
+
+
+@pytest.mark.parametrize("ansatz", ANSATZES)
+@pytest.mark.parametrize("depth", [1, 3])
+def test_parameter_count_per_ansatz(ansatz: str, depth: int) -> None:
+    expected = {"hardware_efficient": 2 * 4 * depth, "real_amplitudes": 4 * (depth + 1),
+                "efficient_su2": 2 * 4 * (depth + 1)}[ansatz]
+    assert n_weights(ansatz, 4, depth) == expected
+    qnn = build_qnn_circuit(make(ansatz=ansatz, depth=depth))
+    assert len(qnn.weight_symbols) == expected
+    assert {s.name for s in qnn.weight_symbols} == {f"w{i}" for i in range(expected)}
+    assert cirq.parameter_names(qnn.circuit) == {s.name for s in qnn.symbols}
+
+
+@pytest.mark.parametrize("entanglement", ENTANGLEMENTS)
+def test_ansatz_entangles_over_the_pattern_each_layer(entanglement: str) -> None:
+    depth = 3
+    qnn = build_qnn_circuit(make(ansatz="real_amplitudes", entanglement=entanglement, depth=depth))
+    cx = [op for op in qnn.circuit.all_operations() if op.gate == cirq.CNOT]
+    expected = sum(len(entanglement_pairs(entanglement, 4, r)) for r in range(depth))
+    assert len(cx) == expected
+
+
+def test_reuploading_repeats_the_angle_encoding_before_each_layer() -> None:
+    qnn = build_qnn_circuit(make(encoding="reuploading", depth=3))
+    uses = [op for op in qnn.circuit.all_operations() if "x0" in cirq.parameter_names(op)]
+    assert len(uses) == 3
+    angle = build_qnn_circuit(make(encoding="angle", depth=3))
+    assert len([op for op in angle.circuit.all_operations() if "x0" in cirq.parameter_names(op)]) == 1
+
+
+def _p(phi: float) -> np.ndarray:
+    return np.diag([1.0, np.exp(1j * phi)])
+
+
+H = np.array([[1, 1], [1, -1]]) / np.sqrt(2)
+CX = np.array([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 1], [0, 0, 1, 0]])
+
+
+def _feature_map_part(qnn: QnnCircuit) -> cirq.Circuit:
+    """The operations before the first trainable one (the feature map)."""
+    weights = {s.name for s in qnn.weight_symbols}
+    ops = []
+    for op in qnn.circuit.all_operations():
+        if cirq.parameter_names(op) & weights:
+            break
+        ops.append(op)
+    return cirq.Circuit(ops)
+
+
+def test_z_feature_map_is_qiskit_h_then_p2x_twice() -> None:
+    spec = make(n_qubits=1, encoding="z_feature_map", readout="mod_k")
+    qnn = build_qnn_circuit(spec, n_classes=2)
+    x = 0.7
+    u = cirq.unitary(cirq.resolve_parameters(_feature_map_part(qnn), {"x0": x}))
+    expected = _p(2 * x) @ H @ _p(2 * x) @ H
+    assert cirq.allclose_up_to_global_phase(u, expected)
+
+
+def test_zz_feature_map_is_qiskit_zz_block() -> None:
+    spec = make(n_qubits=2, encoding="zz_feature_map", readout="mod_k", depth=1)
+    qnn = build_qnn_circuit(spec, n_classes=2)
+    x = np.array([0.4, 1.9])
+    resolver = qnn.resolver(x, np.zeros(len(qnn.weight_symbols)))
+    u = cirq.unitary(cirq.resolve_parameters(_feature_map_part(qnn), resolver))
+    # Cirq's matrix order is qubit 0 first (big-endian in the matrix index).
+    phi = 2 * (np.pi - x[0]) * (np.pi - x[1])
+    layer = CX @ np.kron(np.eye(2), _p(phi)) @ CX @ np.kron(_p(2 * x[0]), _p(2 * x[1])) @ np.kron(H, H)
+    assert qnn.zz_pairs == ((0, 1),)
+    assert cirq.allclose_up_to_global_phase(u, layer @ layer, atol=1e-5)  # zz values are float32
+
+
+def test_data_values_append_zz_products() -> None:
+    qnn = build_qnn_circuit(make(n_qubits=3, encoding="zz_feature_map", entanglement="full"))
+    x = np.array([[0.1, 0.2, 0.3]])
+    values = qnn.data_values(x)
+    assert values.dtype == np.float32
+    assert [s.name for s in qnn.data_symbols] == ["x0", "x1", "x2", "zz_0_1", "zz_0_2", "zz_1_2"]
+    np.testing.assert_allclose(values[0, 3], (np.pi - 0.1) * (np.pi - 0.2), rtol=1e-6)
+    sv = qnn.symbol_values(x, np.arange(len(qnn.weight_symbols)))
+    assert sv.shape == (1, len(qnn.symbols))
+
+
+_QASM_GATES = {"h": cirq.H, "cx": cirq.CNOT, "cz": cirq.CZ, "ry": cirq.ry, "rz": cirq.rz, "rx": cirq.rx}
+
+
+def _parse_qasm(text: str) -> cirq.Circuit:
+    """Minimal OpenQASM 2 reader for the gates our circuits export (Cirq's importer needs ``ply``)."""
+    ops = []
+    for line in text.splitlines():
+        m = re.fullmatch(r"(\w+)(?:\((.*)\))? (q\[\d+\](?:,q\[\d+\])*);", line.strip())
+        if not m or m.group(1) not in _QASM_GATES:
+            continue
+        qubits = [cirq.LineQubit(int(i)) for i in re.findall(r"q\[(\d+)\]", m.group(3))]
+        gate = _QASM_GATES[m.group(1)]
+        if m.group(2) is not None:
+            gate = gate(_angle(m.group(2)))
+        ops.append(gate.on(*qubits))
+    return cirq.Circuit(ops)
+
+
+def _angle(expr: str) -> float:
+    factors = [np.pi if f.strip() == "pi" else float(f) for f in expr.split("*")]
+    return float(np.prod(factors))
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_qasm_export_resolves_every_symbol_and_round_trips(encoding: str) -> None:
+    qnn: QnnCircuit = build_qnn_circuit(make(n_qubits=3, encoding=encoding, ansatz="efficient_su2",
+                                             entanglement="circular"))
+    rng = np.random.default_rng(1)
+    resolver = qnn.resolver(rng.uniform(0, np.pi, 3), rng.uniform(0, 2 * np.pi, len(qnn.weight_symbols)))
+    text = circuit_qasm(qnn.circuit, resolver, header="trained\nweights")
+    assert text.startswith("// trained\n// weights\n")
+    assert "OPENQASM 2.0;" in text and "x0" not in text and "w0" not in text
+    parsed = _parse_qasm(text)
+    assert len(list(parsed.all_operations())) == len(list(qnn.circuit.all_operations()))
+    expected = cirq.unitary(cirq.resolve_parameters(qnn.circuit, resolver))
+    assert cirq.allclose_up_to_global_phase(cirq.unitary(parsed), expected, atol=1e-6)
+
+
+def test_qasm_refuses_unresolved_symbols() -> None:
+    qnn = build_qnn_circuit(make())
+    with pytest.raises(ValueError, match="unresolved"):
+        circuit_qasm(qnn.circuit, {"x0": 0.1})
+
+
+def test_svg_shows_symbols() -> None:
+    svg = circuit_svg(build_qnn_circuit(make(encoding="zz_feature_map")).circuit)
+    assert svg.startswith("<svg") and "zz_0_1" in svg and "w0" in svg
+
+
+def test_builds_from_a_real_spec() -> None:
+    qnn = build_qnn_circuit(QnnSpec(dataset="iris", readout="mod_k"))
+    assert qnn.n_classes == 3 and len(qnn.qubits) == 4
+
+
+def test_light_imports_do_not_pull_tensorflow() -> None:
+    code = ("import sys, qmlapp.experiments.qnn, qmlapp.circuits, qmlapp.simulators; "
+            "heavy = {'tensorflow', 'tensorflow_quantum'}; "
+            "sys.exit(1 if any(m.split('.')[0] in heavy for m in sys.modules) else 0)")
+    root = Path(__file__).resolve().parents[1]
+    assert subprocess.run([sys.executable, "-c", code], cwd=root, check=False).returncode == 0
