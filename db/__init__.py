@@ -15,12 +15,13 @@ from db.storage import (
     RunRecord,
     Storage,
     StorageError,
+    SweepRecord,
     WorkerRecord,
     default_database_url,
 )
 
 __all__ = [
     "CANCELLED", "FAILED", "FINISHED", "QUEUED", "RUNNING", "STATUSES", "SUCCEEDED",
-    "ArtifactRecord", "Heartbeat", "MetricPoint", "Recovery", "RunRecord", "Storage", "StorageError",
+    "ArtifactRecord", "Heartbeat", "MetricPoint", "Recovery", "RunRecord", "Storage", "StorageError", "SweepRecord",
     "WorkerRecord", "default_database_url",
 ]

@@ -61,6 +61,7 @@ class Run(Base):
     versions: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
     result: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON, nullable=True)
     sweep_id: Mapped[int | None] = mapped_column(sa.Integer, nullable=True, index=True)
+    sweep_trial: Mapped[int | None] = mapped_column(sa.Integer, nullable=True)
 
 
 class Metric(Base):
@@ -97,3 +98,32 @@ class Worker(Base):
     heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     current_run_id: Mapped[int | None] = mapped_column(sa.Integer, nullable=True)
     stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Sweep(Base):
+    """A study: base spec + search space + sampler; its trials are ordinary runs (``runs.sweep_id``)."""
+
+    __tablename__ = "sweeps"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(sa.String(200), default="")
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    definition: Mapped[dict[str, Any]] = mapped_column(sa.JSON)  # the whole sweep file, validated
+    status: Mapped[str] = mapped_column(sa.String(16), index=True, default="running")
+    message: Mapped[str] = mapped_column(sa.Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    lease_owner: Mapped[str | None] = mapped_column(sa.String(100), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    summary: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON, nullable=True)
+
+
+class SweepJournal(Base):
+    """Append-only log of a sweep's sampler state (Optuna journal records), replayed to resume."""
+
+    __tablename__ = "sweep_journal"
+    __table_args__ = (sa.Index("ix_sweep_journal_sweep_id_id", "sweep_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    sweep_id: Mapped[int] = mapped_column(sa.ForeignKey("sweeps.id", ondelete="CASCADE"))
+    payload: Mapped[dict[str, Any]] = mapped_column(sa.JSON)

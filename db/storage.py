@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.models import ArtifactRow, Metric, Run, Worker, utcnow
+from db.models import ArtifactRow, Metric, Run, Sweep, SweepJournal, Worker, utcnow
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "queued", "running", "succeeded", "failed", "cancelled"
 STATUSES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED)
@@ -60,6 +60,7 @@ class RunRecord:
     versions: dict[str, Any]
     result: dict[str, Any] | None
     sweep_id: int | None
+    sweep_trial: int | None = None
 
     @property
     def finished(self) -> bool:
@@ -107,6 +108,26 @@ class WorkerRecord:
 
 
 @dataclass(frozen=True)
+class SweepRecord:
+    id: int
+    name: str
+    kind: str
+    definition: dict[str, Any]
+    status: str
+    message: str
+    created_at: datetime
+    finished_at: datetime | None
+    summary: dict[str, Any] | None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        for k, v in out.items():
+            if isinstance(v, datetime):
+                out[k] = v.isoformat()
+        return out
+
+
+@dataclass(frozen=True)
 class Heartbeat:
     owned: bool  # False when the run was taken away (recovered, deleted)
     cancel_requested: bool
@@ -127,7 +148,13 @@ def _run_record(row: Run) -> RunRecord:
         worker_id=row.worker_id, attempts=row.attempts, cancel_requested=row.cancel_requested,
         error=row.error, traceback=row.traceback, versions=dict(row.versions or {}),
         result=None if row.result is None else dict(row.result), sweep_id=row.sweep_id,
+        sweep_trial=row.sweep_trial,
     )
+
+
+def _sweep_record(row: Sweep) -> SweepRecord:
+    return SweepRecord(row.id, row.name, row.kind, dict(row.definition), row.status, row.message,
+                       row.created_at, row.finished_at, None if row.summary is None else dict(row.summary))
 
 
 def _worker_record(row: Worker) -> WorkerRecord:
@@ -226,11 +253,12 @@ class Storage:
 
     # --- runs ----------------------------------------------------------------------------------
     def create_run(self, kind: str, spec: dict[str, Any], *, seed: int = 0, name: str = "",
-                   versions: dict[str, Any] | None = None, sweep_id: int | None = None) -> RunRecord:
+                   versions: dict[str, Any] | None = None, sweep_id: int | None = None,
+                   sweep_trial: int | None = None) -> RunRecord:
         with self._session(write=True) as s:
             row = Run(kind=kind, name=name, spec=spec, seed=seed, status=QUEUED, progress=0.0,
                       message="queued", created_at=utcnow(), versions=versions or {}, attempts=0,
-                      cancel_requested=False, sweep_id=sweep_id)
+                      cancel_requested=False, sweep_id=sweep_id, sweep_trial=sweep_trial)
             s.add(row)
             s.flush()
             return _run_record(row)
@@ -265,7 +293,8 @@ class Storage:
             rows = s.execute(sa.select(Run.status, sa.func.count()).group_by(Run.status)).all()
         return {status: int(n) for status, n in rows}
 
-    def claim_next_run(self, worker_id: str, kinds: Sequence[str] | None = None) -> RunRecord | None:
+    def claim_next_run(self, worker_id: str, kinds: Sequence[str] | None = None,
+                       sweep_id: int | None = None) -> RunRecord | None:
         """Atomically move the oldest queued run to running for ``worker_id``; None if none is queued.
 
         Each lost race means another worker claimed that run, so the loop always makes progress.
@@ -275,6 +304,8 @@ class Storage:
                 q = sa.select(Run.id).where(Run.status == QUEUED).order_by(Run.id).limit(1)
                 if kinds:
                     q = q.where(Run.kind.in_(list(kinds)))
+                if sweep_id is not None:
+                    q = q.where(Run.sweep_id == sweep_id)
                 run_id = s.scalar(q)
             if run_id is None:
                 return None
@@ -451,6 +482,93 @@ class Storage:
             if row is None:
                 return None
             return ArtifactRecord(row.name, row.media_type, len(row.content), bytes(row.content))
+
+    # --- sweeps --------------------------------------------------------------------------------
+    def create_sweep(self, kind: str, definition: dict[str, Any], name: str = "") -> SweepRecord:
+        with self._session(write=True) as s:
+            row = Sweep(kind=kind, name=name, definition=definition, status="running", message="created",
+                        created_at=utcnow())
+            s.add(row)
+            s.flush()
+            return _sweep_record(row)
+
+    def get_sweep(self, sweep_id: int) -> SweepRecord:
+        with self._session() as s:
+            row = s.get(Sweep, sweep_id)
+            if row is None:
+                raise StorageError(f"sweep {sweep_id} does not exist")
+            return _sweep_record(row)
+
+    def list_sweeps(self, statuses: Sequence[str] | None = None, limit: int | None = 200) -> list[SweepRecord]:
+        q = sa.select(Sweep).order_by(Sweep.id.desc())
+        if statuses:
+            q = q.where(Sweep.status.in_(list(statuses)))
+        if limit is not None:
+            q = q.limit(limit)
+        with self._session() as s:
+            return [_sweep_record(r) for r in s.scalars(q)]
+
+    def update_sweep(self, sweep_id: int, *, status: str | None = None, message: str | None = None,
+                     summary: dict[str, Any] | None = None, finished: bool | None = None) -> SweepRecord:
+        with self._session(write=True) as s:
+            row = s.get(Sweep, sweep_id)
+            if row is None:
+                raise StorageError(f"sweep {sweep_id} does not exist")
+            if status is not None:
+                row.status = status
+            if message is not None:
+                row.message = message[:2000]
+            if summary is not None:
+                row.summary = summary
+            if finished is not None:
+                row.finished_at = utcnow() if finished else None
+            s.flush()
+            return _sweep_record(row)
+
+    def acquire_sweep_lease(self, sweep_id: int, owner: str, seconds: float = 60.0) -> bool:
+        """Compare-and-set lease so that one process at a time advances a sweep's sampler."""
+        now = utcnow()
+        with self._session(write=True) as s:
+            res = s.execute(
+                sa.update(Sweep)
+                .where(Sweep.id == sweep_id,
+                       sa.or_(Sweep.lease_until.is_(None), Sweep.lease_until < now, Sweep.lease_owner == owner))
+                .values(lease_owner=owner, lease_until=now + timedelta(seconds=seconds))
+            )
+            return res.rowcount == 1  # type: ignore[attr-defined,no-any-return]
+
+    def release_sweep_lease(self, sweep_id: int, owner: str) -> None:
+        with self._session(write=True) as s:
+            s.execute(sa.update(Sweep).where(Sweep.id == sweep_id, Sweep.lease_owner == owner)
+                      .values(lease_owner=None, lease_until=None))
+
+    def append_journal(self, sweep_id: int, payloads: Sequence[dict[str, Any]]) -> None:
+        if not payloads:
+            return
+        with self._session(write=True) as s:
+            s.add_all([SweepJournal(sweep_id=sweep_id, payload=p) for p in payloads])
+
+    def read_journal(self, sweep_id: int, offset: int = 0) -> list[dict[str, Any]]:
+        q = (sa.select(SweepJournal.payload).where(SweepJournal.sweep_id == sweep_id)
+             .order_by(SweepJournal.id).offset(offset))
+        with self._session() as s:
+            return [dict(p) for p in s.scalars(q)]
+
+    def delete_sweep(self, sweep_id: int) -> None:
+        """Delete a sweep, its journal and its finished runs; running trials must be cancelled first."""
+        with self._session(write=True) as s:
+            if s.get(Sweep, sweep_id) is None:
+                raise StorageError(f"sweep {sweep_id} does not exist")
+            busy = s.scalar(sa.select(sa.func.count()).where(Run.sweep_id == sweep_id, Run.status == RUNNING))
+            if busy:
+                raise StorageError(f"sweep {sweep_id} has {busy} running trial(s); cancel it before deleting")
+            ids = list(s.scalars(sa.select(Run.id).where(Run.sweep_id == sweep_id)))
+            if ids:
+                s.execute(sa.delete(Metric).where(Metric.run_id.in_(ids)))
+                s.execute(sa.delete(ArtifactRow).where(ArtifactRow.run_id.in_(ids)))
+                s.execute(sa.delete(Run).where(Run.id.in_(ids)))
+            s.execute(sa.delete(SweepJournal).where(SweepJournal.sweep_id == sweep_id))
+            s.execute(sa.delete(Sweep).where(Sweep.id == sweep_id))
 
     # --- workers -------------------------------------------------------------------------------
     def register_worker(self, worker_id: str, hostname: str, pid: int) -> None:

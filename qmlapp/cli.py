@@ -239,6 +239,99 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return code
 
 
+def _wait_sweep(storage: Storage, sweep_id: int, settings: Settings, quiet: bool) -> None:
+    """Drive a sweep to its end; when no worker is alive, run its trials in this process."""
+    from qmlapp import sweeps
+    from qmlapp.worker import execute_run, new_worker_id
+
+    worker_id = new_worker_id("cli")
+    stop = threading.Event()
+    old = {sig: signal.signal(sig, lambda *_, ev=stop: ev.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    last = ""
+    try:
+        while not stop.is_set():
+            alive = services.alive_workers(storage)
+            if not alive:
+                storage.recover_stale_runs(settings.stale_after_s)
+            sweeps.advance_sweep(storage, sweep_id, workers=max(1, len(alive)))
+            sweep = storage.get_sweep(sweep_id)
+            if sweep.status != sweeps.ACTIVE:
+                return
+            summary = sweeps.compute_summary(storage, sweep_id, sweeps.load_spec(sweep))
+            line = (f"sweep {sweep_id}: {summary['n_succeeded']}/{summary['n_trials']} trials done, "
+                    f"{summary['n_running']} in flight")
+            if not quiet and line != last:
+                print(line, file=sys.stderr)
+                last = line
+            run = None if alive else storage.claim_next_run(worker_id, sweep_id=sweep_id)
+            if run is not None:
+                storage.register_worker(worker_id, "cli", os.getpid())
+                execute_run(storage, run, worker_id, settings, stop)
+                storage.stop_worker(worker_id)
+            else:
+                time.sleep(0.5)
+        raise KeyboardInterrupt
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
+def cmd_sweep(args: argparse.Namespace, settings: Settings) -> int:
+    from qmlapp import sweeps
+
+    spec = sweeps.SweepSpec.from_dict(_read_spec(args.spec))  # validated before anything is stored
+    storage = _storage(settings)
+    sweep = sweeps.create_sweep(storage, spec, workers=max(1, len(services.alive_workers(storage))))
+    if args.wait:
+        _wait_sweep(storage, sweep.id, settings, quiet=args.json)
+    doc = sweeps.sweep_json(storage, sweep.id)
+    if args.json:
+        _emit(doc)
+    else:
+        _print_sweep(doc)
+    return 0 if doc["status"] in ("running", "succeeded") else 1
+
+
+def _print_sweep(doc: dict[str, Any]) -> None:
+    print(f"sweep {doc['id']} {doc['status']}: {doc['n_succeeded']}/{doc['n_trials']} trials succeeded "
+          f"({doc['objective']}) · {doc['name']}")
+    if doc["best"]:
+        print(f"  best {doc['objective']} = {doc['best']['value']:.4f} with {doc['best']['params']}")
+    for name, share in sorted(doc["importance"].items(), key=lambda kv: -kv[1]):
+        print(f"  importance {name:<22} {share:6.1%}")
+
+
+def cmd_sweeps(args: argparse.Namespace, settings: Settings) -> int:
+    from qmlapp import sweeps
+
+    storage = _storage(settings)
+    if args.action == "list":
+        items = [sweeps.sweep_json(storage, s.id) for s in storage.list_sweeps()]
+        if args.json:
+            _emit({"sweeps": items})
+        else:
+            for doc in items:
+                _print_sweep(doc)
+        return 0
+    if args.sweep_id is None:
+        raise CliError(f"sweeps {args.action}: a SWEEP_ID is required")
+    workers = max(1, len(services.alive_workers(storage)))
+    if args.action == "cancel":
+        sweeps.cancel_sweep(storage, args.sweep_id)
+    elif args.action == "resume":
+        sweeps.resume_sweep(storage, args.sweep_id, workers=workers)
+    elif args.action == "delete":
+        storage.delete_sweep(args.sweep_id)
+        print(f"sweep {args.sweep_id} deleted")
+        return 0
+    doc = sweeps.sweep_json(storage, args.sweep_id)
+    if args.json:
+        _emit(doc)
+    else:
+        _print_sweep(doc)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m qmlapp", description="QML Explorer command line")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -254,6 +347,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wait", action="store_true", help="wait for the end (runs it here if no worker is alive)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_submit)
+
+    p = sub.add_parser("sweep", help="start a hyperparameter sweep from a sweep JSON file")
+    p.add_argument("--spec", required=True, help="sweep JSON file (base, space, sampler, n_trials, ...), or -")
+    p.add_argument("--wait", action="store_true", help="wait for the end (runs trials here if no worker is alive)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("sweeps", help="list, show, cancel, resume or delete sweeps")
+    p.add_argument("action", choices=("list", "show", "cancel", "resume", "delete"), nargs="?", default="list")
+    p.add_argument("sweep_id", type=int, nargs="?")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_sweeps)
 
     p = sub.add_parser("runs", help="list runs, newest first")
     p.add_argument("--kind")

@@ -91,19 +91,24 @@ class Spec:
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
-            p: Param = f.metadata.get("param", Param())
-            typ = _SCALARS.get(f.type if isinstance(f.type, str) else getattr(f.type, "__name__", ""))
-            value = getattr(self, f.name)
-            if typ is not None:
-                value = _coerce(f.name, value, typ, p)
-                object.__setattr__(self, f.name, value)
-            if p.choices is not None and value not in p.choices:
-                raise SpecError(f.name, f"must be {p.describe()}, got {value!r}")
-            if p.low is not None and (value < p.low or (value == p.low and not p.low_inclusive)):
-                raise SpecError(f.name, f"must be {p.describe()}, got {value!r}")
-            if p.high is not None and (value > p.high or (value == p.high and not p.high_inclusive)):
-                raise SpecError(f.name, f"must be {p.describe()}, got {value!r}")
+            object.__setattr__(self, f.name, self.check_field(f.name, getattr(self, f.name)))
         self.validate()
+
+    @classmethod
+    def check_field(cls, name: str, value: Any) -> Any:
+        """Coerce and check one field on its own (type, choices, range); cross-field rules are in
+        :meth:`validate`. Returns the coerced value."""
+        f, p = cls.params()[name]
+        typ = _SCALARS.get(f.type if isinstance(f.type, str) else getattr(f.type, "__name__", ""))
+        if typ is not None:
+            value = _coerce(name, value, typ, p)
+        if p.choices is not None and value not in p.choices:
+            raise SpecError(name, f"must be {p.describe()}, got {value!r}")
+        if p.low is not None and (value < p.low or (value == p.low and not p.low_inclusive)):
+            raise SpecError(name, f"must be {p.describe()}, got {value!r}")
+        if p.high is not None and (value > p.high or (value == p.high and not p.high_inclusive)):
+            raise SpecError(name, f"must be {p.describe()}, got {value!r}")
+        return value
 
     def validate(self) -> None:
         """Cross-field checks; override in subclasses and raise :class:`SpecError`."""
@@ -124,15 +129,26 @@ class Spec:
         if kind != cls.kind:
             raise SpecError("kind", f"must be {cls.kind!r} for this spec, got {kind!r}")
         version = payload.pop("schema_version", cls.schema_version)
-        if version != cls.schema_version:
+        if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= cls.schema_version:
             raise SpecError(
-                "schema_version", f"must be {cls.schema_version} for {cls.kind!r}, got {version!r}"
+                "schema_version", f"must be an integer in [1, {cls.schema_version}] for {cls.kind!r}, got {version!r}"
             )
+        if version < cls.schema_version:
+            payload = cls.upgrade(payload, version)
         known = cls.params()
         unknown = sorted(set(payload) - set(known))
         if unknown:
             raise SpecError(unknown[0], f"unknown field for {cls.kind!r}; known fields: {', '.join(known)}")
         return cls(**payload)
+
+    @classmethod
+    def upgrade(cls, payload: dict[str, Any], from_version: int) -> dict[str, Any]:
+        """Turn a stored spec of an older ``schema_version`` into current fields.
+
+        The default suits additive changes: fields added since then take their defaults, which must
+        reproduce the old behaviour. Override when a field was renamed or changed meaning.
+        """
+        return payload
 
     @classmethod
     def from_json(cls, text: str) -> Self:

@@ -28,6 +28,7 @@ from qmlapp.services import software_versions
 from qmlapp.specs import SpecError
 
 log = logging.getLogger("qmlapp.worker")
+SWEEP_EVERY_S = 2.0  # idle workers advance running sweeps (resume after restarts, cancelled trials)
 
 
 class WorkerStopping(RunCancelled):
@@ -159,6 +160,7 @@ class Worker:
         self.stop = threading.Event()
         self.parent_pid = parent_pid
         self._last_recovery = 0.0
+        self._last_sweeps = 0.0
 
     def recover(self) -> None:
         for rec in self.storage.recover_stale_runs(self.settings.stale_after_s):
@@ -171,13 +173,31 @@ class Worker:
             self._last_recovery = now
             self.recover()
         self.storage.worker_heartbeat(self.id, None)
+        if now - self._last_sweeps >= SWEEP_EVERY_S:
+            self._last_sweeps = now
+            self._advance_sweeps(None)
         run = self.storage.claim_next_run(self.id)
         if run is None:
             return None
         log.info("worker %s claimed run %s (%s)", self.id, run.id, run.kind)
         status = execute_run(self.storage, run, self.id, self.settings, self.stop)
         log.info("run %s ended %s", run.id, status)
+        if run.sweep_id is not None:
+            self._advance_sweeps(run.sweep_id)  # queue the next trial before claiming again
         return status
+
+    def _advance_sweeps(self, sweep_id: int | None) -> None:
+        """Tell finished trials / ask new ones. A sampler failure must never stop the worker."""
+        from qmlapp import sweeps
+
+        workers = max(1, len(self.storage.list_workers(alive_within_s=15.0)))
+        try:
+            if sweep_id is None:
+                sweeps.advance_all(self.storage, workers=workers)
+            else:
+                sweeps.advance_sweep(self.storage, sweep_id, workers=workers, owner=self.id)
+        except Exception:
+            log.exception("advancing sweeps failed")
 
     def _watch_parent(self) -> None:
         while not self.stop.wait(1.0):

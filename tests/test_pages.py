@@ -109,13 +109,69 @@ def test_runs_page_opens_result_with_curves_and_circuit(app: AppTest, storage: S
     assert queued.id not in {r.id for r in storage.list_runs()}
 
 
-def test_runs_page_filters_and_compares(app: AppTest, storage: Storage, two_finished_runs: list[int]) -> None:
+def test_runs_page_filters_by_status(app: AppTest, storage: Storage, two_finished_runs: list[int]) -> None:
     services.submit_run(storage, "qnn", TINY_QNN)
     app.switch_page("pages/2_Runs.py").run()
     app.multiselect(key="runs_statuses").set_value(["succeeded"]).run()
     _no_exceptions(app)
     assert set(app.dataframe[0].value["id"]) == set(two_finished_runs)
-    compare = app.multiselect(key="runs_compare")
-    assert set(compare.value) == set(two_finished_runs)
-    side_by_side = app.dataframe[-1].value
-    assert "spec.seed" in side_by_side.index  # the differing field is listed
+
+
+def test_compare_page_shows_differing_fields_and_exports(app: AppTest, storage: Storage,
+                                                         two_finished_runs: list[int]) -> None:
+    app.switch_page("pages/4_Compare.py").run()
+    _no_exceptions(app)
+    assert set(app.multiselect(key="compare_runs").value) == set(two_finished_runs)
+    table = app.dataframe[0].value
+    # only the differing spec field is listed by default, next to the (simulated) results
+    assert "spec.seed" in table.index and "spec.dataset" not in table.index
+    assert "result.val_accuracy" in table.index
+    app.toggle(key="compare_only_diff").set_value(False).run()
+    assert "spec.dataset" in app.dataframe[0].value.index
+    assert len(app.get("download_button")) == 2
+
+
+def test_sweeps_page_starts_a_preset_and_rejects_bad_input(app: AppTest, storage: Storage) -> None:
+    app.switch_page("pages/3_Sweeps.py").run()
+    _no_exceptions(app)
+    app.selectbox(key="sweep_preset").set_value("banknote_design_study").run()
+    app.number_input(key="sweep_banknote_design_study_n").set_value(0).run()
+    app.button(key="sweep_start").click().run()
+    assert any("n_trials" in e.value for e in app.error)
+    assert storage.list_sweeps() == []
+    app.number_input(key="sweep_banknote_design_study_n").set_value(36).run()
+    app.button(key="sweep_start").click().run()
+    _no_exceptions(app)
+    (sweep,) = storage.list_sweeps()
+    assert set(sweep.definition["space"]) == {"encoding", "ansatz", "optimizer", "scaling"}
+    assert len(storage.list_runs(sweep_id=sweep.id)) == 2  # one trial × 2 repeats while no worker is alive
+    # the detail view: cancel, then resume
+    app.button(key=f"sweep_cancel_{sweep.id}").click().run()
+    _no_exceptions(app)
+    assert storage.get_sweep(sweep.id).status == "cancelled"
+    assert {r.status for r in storage.list_runs(sweep_id=sweep.id)} == {"cancelled"}
+    app.button(key=f"sweep_resume_{sweep.id}").click().run()
+    _no_exceptions(app)
+    assert storage.get_sweep(sweep.id).status == "running"
+    assert sum(r.status == "queued" for r in storage.list_runs(sweep_id=sweep.id)) == 2
+
+
+def test_sweeps_page_analyses_a_finished_sweep(app: AppTest, storage: Storage, settings: Settings) -> None:
+    from qmlapp import sweeps
+
+    sweep = sweeps.create_sweep(storage, {
+        "base": TINY_QNN, "space": {"encoding": ["angle", "z_feature_map", "reuploading"], "depth": [1, 2]},
+        "sampler": "grid", "n_trials": 6, "objective": "val_accuracy"})
+    worker = Worker(settings, storage)
+    for _ in range(20):
+        if worker.run_once() is None and storage.get_sweep(sweep.id).status != "running":
+            break
+    assert storage.get_sweep(sweep.id).status == "succeeded"
+    app.switch_page("pages/3_Sweeps.py").run()
+    _no_exceptions(app)
+    assert any("Which hyperparameters matter" in m.value for m in app.markdown)
+    recommendation = [i.value for i in app.info if "encoding" in i.value or "depth" in i.value]
+    assert recommendation, [i.value for i in app.info]
+    assert len(app.get("plotly_chart")) >= 5  # importance, best configs, marginals, parallel, slice ...
+    app.radio(key=f"sweep_an_{sweep.id}_method").set_value("ped_anova").run()
+    _no_exceptions(app)

@@ -12,8 +12,43 @@ from qmlapp.plots.runs import (
     plot_confusion_matrix,
     plot_curves,
 )
+from qmlapp.plots.study import (
+    BestConfigsInfo,
+    ContourInfo,
+    ImportanceInfo,
+    MarginalEffectInfo,
+    ParallelAxis,
+    ParallelCoordinatesInfo,
+    SliceInfo,
+    SliceSubplot,
+    StudyReport,
+    TrialCurve,
+    TrialCurvesInfo,
+    best_configs_info,
+    contour_info,
+    importance_info,
+    marginal_effect_info,
+    parallel_coordinates_info,
+    plot_best_configs,
+    plot_contour,
+    plot_importance,
+    plot_marginal_effect,
+    plot_parallel_coordinates,
+    plot_slice,
+    plot_trial_curves,
+    slice_info,
+    study_report,
+    trial_curves_info,
+)
 
 __all__ = [
     "ConfusionInfo", "CurvesInfo", "compare_curves_info", "confusion_info", "learning_curves_info",
     "plot_confusion_matrix", "plot_curves",
+]
+__all__ += [
+    "BestConfigsInfo", "ContourInfo", "ImportanceInfo", "MarginalEffectInfo", "ParallelAxis", "ParallelCoordinatesInfo",
+    "SliceInfo", "SliceSubplot", "StudyReport", "TrialCurve", "TrialCurvesInfo", "best_configs_info", "contour_info",
+    "importance_info", "marginal_effect_info", "parallel_coordinates_info", "plot_best_configs", "plot_contour",
+    "plot_importance", "plot_marginal_effect", "plot_parallel_coordinates", "plot_slice", "plot_trial_curves",
+    "slice_info", "study_report", "trial_curves_info",
 ]

@@ -13,6 +13,13 @@ from qmlapp.registry import get_kind
 from qmlapp.specs import Param, SpecError
 from qmlapp.ui.common import get_storage
 
+QNN_GROUPS = (
+    ("Data", ("dataset", "reduction", "n_qubits", "scaling", "validation_fraction", "test_fraction")),
+    ("Circuit", ("encoding", "ansatz", "entanglement", "depth", "readout")),
+    ("Training", ("optimizer", "learning_rate", "epochs", "batch_size", "init", "init_constant", "shots",
+                  "seed")),
+)
+
 
 def _widget(name: str, default: Any, p: Param, key: str) -> Any:
     label = p.label or name.replace("_", " ")
@@ -31,24 +38,31 @@ def _widget(name: str, default: Any, p: Param, key: str) -> Any:
     return st.text_input(label, value=str(default), key=key, help=help_text)
 
 
-def spec_form(kind: str, groups: Sequence[tuple[str, Sequence[str]]], *, key: str,
-              notes: Mapping[str, str] | None = None) -> RunRecord | None:
-    """Render the kind's form in titled column groups; on submit validate, queue and return the run."""
-    spec_class = get_kind(kind).spec_class
-    params = spec_class.params()
+def spec_widgets(kind: str, groups: Sequence[tuple[str, Sequence[str]]], *, key: str,
+                 defaults: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Widgets for every spec field, in titled column groups; returns the raw values (unvalidated)."""
+    params = get_kind(kind).spec_class.params()
     listed = [f for _, fields in groups for f in fields]
     missing = [f for f in params if f not in listed]
     if missing:
         groups = [*groups, ("Other", missing)]
     values: dict[str, Any] = {}
+    cols = st.columns(len(groups))
+    for col, (title, fields) in zip(cols, groups, strict=True):
+        with col:
+            st.markdown(f"**{title}**")
+            for name in fields:
+                f, p = params[name]
+                default = (defaults or {}).get(name, f.default)
+                values[name] = _widget(name, default, p, key=f"{key}_{name}")
+    return values
+
+
+def spec_form(kind: str, groups: Sequence[tuple[str, Sequence[str]]], *, key: str,
+              notes: Mapping[str, str] | None = None) -> RunRecord | None:
+    """Render the kind's form in titled column groups; on submit validate, queue and return the run."""
     with st.form(key=f"{key}_form"):
-        cols = st.columns(len(groups))
-        for col, (title, fields) in zip(cols, groups, strict=True):
-            with col:
-                st.markdown(f"**{title}**")
-                for name in fields:
-                    f, p = params[name]
-                    values[name] = _widget(name, f.default, p, key=f"{key}_{name}")
+        values = spec_widgets(kind, groups, key=key)
         if notes:
             for text in notes.values():
                 st.caption(text)

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import pandas as pd
 import streamlit as st
 
 from db import STATUSES, StorageError
 from qmlapp import services
-from qmlapp.plots import compare_curves_info, plot_curves
 from qmlapp.registry import KINDS
 from qmlapp.ui.common import LIVE_REFRESH_S, get_settings, get_storage, provenance_caption, show_runs_table
-from qmlapp.ui.forms import spec_form
+from qmlapp.ui.forms import QNN_GROUPS, spec_form
 from qmlapp.ui.run_view import render_run
 
 RUNS_PAGE = "pages/2_Runs.py"
@@ -58,14 +56,6 @@ def home_page() -> None:
     st.caption(f"Database: `{get_settings().database_url}`")
 
 
-QNN_GROUPS = (
-    ("Data", ("dataset", "reduction", "n_qubits", "scaling", "validation_fraction", "test_fraction")),
-    ("Circuit", ("encoding", "ansatz", "entanglement", "depth", "readout")),
-    ("Training", ("optimizer", "learning_rate", "epochs", "batch_size", "init", "init_constant", "shots",
-                  "seed")),
-)
-
-
 def qnn_page() -> None:
     st.title("🧪 QNN classifier")
     st.markdown(
@@ -107,55 +97,22 @@ def runs_page() -> None:
     names = {r.id: f"{r.id} · {r.status} · {r.name}" for r in runs}
     default = st.session_state.get("runs_open")
     index = ids.index(default) if default in ids else 0
-    tab_open, tab_compare = st.tabs(["Open a run", "Compare runs"])
-    with tab_open:
-        a, b, c = st.columns([4, 1, 1], vertical_alignment="bottom")
-        run_id = a.selectbox("run", ids, index=index, format_func=names.__getitem__, key="runs_select")
-        st.session_state["runs_open"] = run_id
-        if b.button("Cancel run", key="runs_cancel"):
-            try:
-                rec = services.cancel_run(storage, run_id)
-                st.toast(f"Run {run_id}: {'cancel requested' if rec.status == 'running' else rec.status}")
-            except StorageError as exc:
-                st.error(str(exc))
-        if c.button("Delete run", key="runs_delete"):
-            try:
-                services.delete_run(storage, run_id)
-                st.session_state.pop("runs_open", None)
-                st.toast(f"Run {run_id} deleted")
-                st.rerun()
-            except StorageError as exc:
-                st.error(str(exc))
-        render_run(run_id)
-    with tab_compare:
-        _compare(runs)
-
-
-def _compare(runs: list[services.RunRecord]) -> None:
-    done = [r for r in runs if r.status == "succeeded"]
-    if len(done) < 2:
-        st.info("Compare needs at least two succeeded runs.")
-        return
-    labels = {r.id: f"{r.id} · {r.name}" for r in done}
-    chosen = st.multiselect("runs to compare", list(labels), default=[r.id for r in done[:2]],
-                            format_func=labels.__getitem__, key="runs_compare")
-    if not chosen:
-        return
-    storage = get_storage()
-    details = [services.run_detail(storage, rid) for rid in chosen]
-    metrics = sorted({name for d in details for name in d.series()})
-    if metrics:
-        default_metric = "val_accuracy" if "val_accuracy" in metrics else metrics[0]
-        metric = st.selectbox("metric", metrics, index=metrics.index(default_metric), key="runs_compare_metric")
-        info = compare_curves_info([(labels[d.run.id], d.series()) for d in details], metric)
-        st.plotly_chart(plot_curves(info), key="runs_compare_chart")
-    rows = []
-    for d in details:
-        row = {"run": labels[d.run.id], **services.summary(d.run)}
-        spec = {k: v for k, v in d.run.spec.items() if k not in ("kind", "schema_version")}
-        row.update({f"spec.{k}": v for k, v in spec.items()})
-        rows.append(row)
-    frame = pd.DataFrame(rows).set_index("run").T
-    st.markdown("**Results and specs side by side** (results simulated; differing spec fields first)")
-    differing = frame.apply(lambda r: r.astype(str).nunique() > 1, axis=1)
-    st.dataframe(pd.concat([frame[differing], frame[~differing]]).astype(str))
+    st.page_link("pages/4_Compare.py", label="Compare runs side by side", icon="📊")
+    a, b, c = st.columns([4, 1, 1], vertical_alignment="bottom")
+    run_id = a.selectbox("run", ids, index=index, format_func=names.__getitem__, key="runs_select")
+    st.session_state["runs_open"] = run_id
+    if b.button("Cancel run", key="runs_cancel"):
+        try:
+            rec = services.cancel_run(storage, run_id)
+            st.toast(f"Run {run_id}: {'cancel requested' if rec.status == 'running' else rec.status}")
+        except StorageError as exc:
+            st.error(str(exc))
+    if c.button("Delete run", key="runs_delete"):
+        try:
+            services.delete_run(storage, run_id)
+            st.session_state.pop("runs_open", None)
+            st.toast(f"Run {run_id} deleted")
+            st.rerun()
+        except StorageError as exc:
+            st.error(str(exc))
+    render_run(run_id)

@@ -1,0 +1,519 @@
+"""Sweeps: a base spec + a search space + an Optuna sampler; every trial is ordinary runs.
+
+The sampler state lives in the run database as an Optuna journal (``sweep_journal``), so any
+process (a worker, the CLI, the web app) can advance a sweep and a sweep resumes after a restart.
+``advance_sweep`` holds a per-sweep lease while it tells finished trials and asks new ones, so the
+sampler is never driven by two processes at once.
+
+Trials vs runs: one Optuna trial is one configuration; it is run ``repeats`` times with seeds
+``base.seed + r`` (the same seeds for every configuration, so configurations are compared on equal
+data splits and initial draws). Its objective value is the mean over the succeeded repeats.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import socket
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from db import CANCELLED, FINISHED, QUEUED, RUNNING, SUCCEEDED, RunRecord, Storage, SweepRecord
+from qmlapp.registry import KINDS, get_kind
+from qmlapp.services import software_versions
+from qmlapp.specs import Spec, SpecError
+
+SAMPLERS = ("grid", "random", "tpe")
+OBJECTIVES = {"val_accuracy": "maximize", "val_f1": "maximize", "val_loss": "minimize"}
+SWEEP_KEYS = ("kind", "name", "base", "space", "sampler", "n_trials", "objective", "repeats", "seed")
+MAX_TRIALS = 10_000
+MAX_REPEATS = 20
+ACTIVE = "running"
+
+
+# --- definition ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """One hyperparameter of the space: categorical ``choices`` or a numeric range."""
+
+    name: str
+    choices: tuple[Any, ...] | None = None
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = None
+    is_int: bool = False
+
+    def grid_values(self) -> list[Any]:
+        if self.choices is not None:
+            return list(self.choices)
+        assert self.low is not None and self.high is not None
+        if self.is_int:
+            step = int(self.step or 1)
+            return list(range(int(self.low), int(self.high) + 1, step))
+        if self.step is None:
+            raise SpecError(f"space.{self.name}", "the grid sampler needs a list of values or a 'step' for a "
+                            "float range")
+        n = math.floor((self.high - self.low) / self.step + 1e-9) + 1
+        return [round(self.low + i * self.step, 12) for i in range(n)]
+
+    def to_json(self) -> Any:
+        if self.choices is not None:
+            return list(self.choices)
+        out: dict[str, Any] = {"low": self.low, "high": self.high, "log": self.log}
+        if self.step is not None:
+            out["step"] = self.step
+        return out
+
+
+def _parse_dimension(name: str, raw: Any, base: Spec) -> Dimension:
+    where = f"space.{name}"
+    params = type(base).params()
+    if name not in params:
+        raise SpecError(where, f"is not a field of {base.kind!r}; fields: {', '.join(params)}")
+    if name == "seed":
+        raise SpecError(where, "seeds are not searched; use 'repeats' for several seeds per configuration")
+    default = params[name][0].default
+
+    def check(value: Any) -> Any:
+        # Field-level only: a value that clashes with another field (e.g. lda with too many qubits)
+        # may be fine in combination with other swept values; such trials are recorded as invalid.
+        try:
+            return type(base).check_field(name, value)
+        except SpecError as exc:
+            raise SpecError(where, f"value {value!r} is invalid: {exc.message}") from None
+
+    if isinstance(raw, list):
+        if not raw:
+            raise SpecError(where, "needs at least one value")
+        choices = tuple(check(v) for v in raw)
+        if len(set(map(repr, choices))) != len(choices):
+            raise SpecError(where, "lists a value twice")
+        return Dimension(name, choices=choices)
+    if isinstance(raw, Mapping):
+        unknown = set(raw) - {"low", "high", "log", "step"}
+        if unknown or "low" not in raw or "high" not in raw:
+            raise SpecError(where, 'a range is {"low": number, "high": number, "log": bool, "step": number}')
+        if isinstance(default, bool) or not isinstance(default, (int, float)):
+            raise SpecError(where, f"is not numeric; give a list of values, e.g. [{default!r}]")
+        low, high = check(raw["low"]), check(raw["high"])
+        if not low < high:
+            raise SpecError(where, f"needs low < high, got low={low!r}, high={high!r}")
+        log = raw.get("log", False)
+        if not isinstance(log, bool):
+            raise SpecError(where, f"'log' must be true or false, got {log!r}")
+        if log and low <= 0:
+            raise SpecError(where, "a log range needs low > 0")
+        step = raw.get("step")
+        if step is not None and (isinstance(step, bool) or not isinstance(step, (int, float)) or step <= 0):
+            raise SpecError(where, f"'step' must be a positive number, got {step!r}")
+        if step is not None and log:
+            raise SpecError(where, "'step' and 'log' cannot be combined")
+        return Dimension(name, low=low, high=high, log=log, step=step, is_int=isinstance(default, int))
+    raise SpecError(where, 'must be a list of values or a range {"low": ..., "high": ..., "log": ...}')
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A validated sweep file (public contract; see the README)."""
+
+    kind: str
+    base: Spec
+    space: tuple[Dimension, ...]
+    sampler: str = "tpe"
+    n_trials: int = 20
+    objective: str = "val_accuracy"
+    repeats: int = 1
+    seed: int = 0
+    name: str = ""
+
+    @property
+    def direction(self) -> str:
+        return OBJECTIVES[self.objective]
+
+    @property
+    def grid_size(self) -> int:
+        return math.prod(len(d.grid_values()) for d in self.space)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> SweepSpec:
+        if not isinstance(data, Mapping):
+            raise SpecError("sweep", f"must be a JSON object, got {type(data).__name__}")
+        unknown = sorted(set(data) - set(SWEEP_KEYS))
+        if unknown:
+            raise SpecError(unknown[0], f"unknown sweep field; known: {', '.join(SWEEP_KEYS)}")
+        kind = data.get("kind", "qnn")
+        if kind not in KINDS:
+            raise SpecError("kind", f"unknown experiment kind {kind!r}; known kinds: {', '.join(KINDS)}")
+        base_raw = data.get("base", {})
+        try:
+            base = get_kind(kind).spec_class.from_dict(base_raw)
+        except SpecError as exc:
+            raise SpecError(f"base.{exc.field}", exc.message) from None
+        space_raw = data.get("space")
+        if not isinstance(space_raw, Mapping) or not space_raw:
+            raise SpecError("space", "must be a non-empty object: field -> list of values or range")
+        space = tuple(_parse_dimension(str(k), v, base) for k, v in space_raw.items())
+
+        def integer(key: str, default: int, low: int, high: int) -> int:
+            value = data.get(key, default)
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise SpecError(key, f"must be an integer in [{low}, {high}], got {value!r}")
+            return value
+
+        sampler = data.get("sampler", "tpe")
+        if sampler not in SAMPLERS:
+            raise SpecError("sampler", f"must be one of {', '.join(map(repr, SAMPLERS))}, got {sampler!r}")
+        objective = data.get("objective", "val_accuracy")
+        if objective not in OBJECTIVES:
+            raise SpecError("objective", f"must be one of {', '.join(map(repr, OBJECTIVES))}, got {objective!r}")
+        name = data.get("name", "")
+        if not isinstance(name, str):
+            raise SpecError("name", f"must be a string, got {name!r}")
+        spec = cls(kind=kind, base=base, space=space, sampler=sampler,
+                   n_trials=integer("n_trials", 20, 1, MAX_TRIALS), objective=objective,
+                   repeats=integer("repeats", 1, 1, MAX_REPEATS), seed=integer("seed", 0, 0, 2**31 - 1),
+                   name=name)
+        if sampler == "grid":
+            spec.grid_size  # noqa: B018 - raises a SpecError naming a float range without a step
+        return spec
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "name": self.name, "base": self.base.to_dict(),
+                "space": {d.name: d.to_json() for d in self.space}, "sampler": self.sampler,
+                "n_trials": self.n_trials, "objective": self.objective, "repeats": self.repeats,
+                "seed": self.seed}
+
+    def effective_trials(self) -> int:
+        """The trial budget; a grid is never asked for more points than it has."""
+        return min(self.n_trials, self.grid_size) if self.sampler == "grid" else self.n_trials
+
+    def trial_spec(self, params: Mapping[str, Any], repeat: int) -> Spec:
+        """The run spec of one repeat of one configuration (raises SpecError for invalid combinations)."""
+        return self.base.replace(**dict(params), seed=self.base.seed + repeat)  # type: ignore[attr-defined]
+
+
+# --- Optuna plumbing ----------------------------------------------------------------------------
+
+
+def _distributions(spec: SweepSpec) -> dict[str, Any]:
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    out: dict[str, Any] = {}
+    for d in spec.space:
+        if d.choices is not None:
+            out[d.name] = CategoricalDistribution(list(d.choices))
+        elif d.is_int:
+            out[d.name] = IntDistribution(int(d.low or 0), int(d.high or 0), log=d.log,
+                                          step=int(d.step or 1))
+        else:
+            out[d.name] = FloatDistribution(float(d.low or 0), float(d.high or 0), log=d.log, step=d.step)
+    return out
+
+
+def _sampler(spec: SweepSpec, trial_number: int) -> Any:
+    """A fresh sampler per ask, seeded by (sweep seed, trial number): the sequence of proposals
+    then does not depend on how asks were batched across processes."""
+    import optuna
+
+    seed = (spec.seed * 1_000_003 + trial_number) % 2**31
+    if spec.sampler == "grid":
+        return optuna.samplers.GridSampler({d.name: d.grid_values() for d in spec.space}, seed=spec.seed)
+    if spec.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(10, max(2, spec.n_trials // 4)))
+
+
+def _journal_backend(storage: Storage, sweep_id: int) -> Any:
+    from optuna.storages.journal import BaseJournalBackend
+
+    class DbJournal(BaseJournalBackend):
+        """Optuna journal records kept in the run database, so a sweep resumes from any process."""
+
+        def read_logs(self, log_number_from: int) -> Iterable[dict[str, Any]]:
+            return storage.read_journal(sweep_id, log_number_from)
+
+        def append_logs(self, logs: list[dict[str, Any]]) -> None:
+            storage.append_journal(sweep_id, logs)
+
+    return DbJournal()
+
+
+def _study(storage: Storage, sweep_id: int, spec: SweepSpec) -> Any:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    journal = optuna.storages.JournalStorage(_journal_backend(storage, sweep_id))
+    return optuna.create_study(study_name=f"sweep-{sweep_id}", storage=journal, direction=spec.direction,
+                               load_if_exists=True, sampler=_sampler(spec, 0))
+
+
+# --- lifecycle ----------------------------------------------------------------------------------
+
+
+def load_spec(sweep: SweepRecord) -> SweepSpec:
+    return SweepSpec.from_dict(sweep.definition)
+
+
+def create_sweep(storage: Storage, data: Mapping[str, Any] | SweepSpec, *, workers: int = 1) -> SweepRecord:
+    """Validate (nothing is stored when invalid), store the sweep and queue its first trials."""
+    spec = data if isinstance(data, SweepSpec) else SweepSpec.from_dict(data)
+    sweep = storage.create_sweep(spec.kind, spec.to_dict(), name=spec.name or _default_name(spec))
+    advance_sweep(storage, sweep.id, workers=workers)
+    return storage.get_sweep(sweep.id)
+
+
+def _default_name(spec: SweepSpec) -> str:
+    dims = ", ".join(d.name for d in spec.space)
+    return f"{spec.kind} · {spec.sampler} over {dims} · {spec.effective_trials()} trials × {spec.repeats}"
+
+
+def _objective_value(run: RunRecord, objective: str) -> float | None:
+    value = (run.result or {}).get(objective)
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def _latest_per_repeat(runs: Iterable[RunRecord]) -> dict[int, RunRecord]:
+    latest: dict[int, RunRecord] = {}
+    for run in sorted(runs, key=lambda r: r.id):
+        latest[run.seed] = run
+    return latest
+
+
+def advance_sweep(storage: Storage, sweep_id: int, *, workers: int = 1, owner: str | None = None) -> bool:
+    """Tell finished trials, ask new ones up to the in-flight target, finish the sweep when done.
+
+    Returns False when another process holds the sweep's lease (it is advancing it right now).
+    """
+    import optuna
+    from optuna.trial import TrialState
+
+    owner = owner or f"{socket.gethostname()}-{os.getpid()}"
+    if not storage.acquire_sweep_lease(sweep_id, owner):
+        return False
+    try:
+        sweep = storage.get_sweep(sweep_id)
+        spec = load_spec(sweep)
+        study = _study(storage, sweep_id, spec)
+        runs_by_trial: dict[int, list[RunRecord]] = {}
+        for run in storage.list_runs(sweep_id=sweep_id, limit=None):
+            if run.sweep_trial is not None:
+                runs_by_trial.setdefault(run.sweep_trial, []).append(run)
+        active = sweep.status == ACTIVE
+        in_flight = 0
+        # GridSampler.after_trial calls study.stop() when the grid is used up, which raises outside
+        # optimize(); tells need no sampler logic (grid ids are recorded at ask time).
+        study.sampler = optuna.samplers.RandomSampler(seed=spec.seed)
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            latest = _latest_per_repeat(runs_by_trial.get(trial.number, []))
+            pending = [r for r in latest.values() if r.status not in FINISHED]
+            cancelled = [r for r in latest.values() if r.status == CANCELLED]
+            if pending:
+                in_flight += 1
+                continue
+            if cancelled:
+                if active:  # resumed: run the cancelled repeats again
+                    for run in cancelled:
+                        _submit_repeat(storage, sweep_id, spec, trial.number, trial.params, run.seed - spec.base.seed)
+                    in_flight += 1
+                continue  # a cancelled sweep keeps the trial open for a later resume
+            values = [v for r in latest.values() if (v := _objective_value(r, spec.objective)) is not None]
+            if values:
+                study.tell(trial.number, sum(values) / len(values))
+            else:  # the runs keep the reasons; trial_rows shows them
+                study.tell(trial.number, state=TrialState.FAIL)
+        if active:
+            distributions = _distributions(spec)
+            target = max(1, math.ceil((max(workers, 1) + 1) / spec.repeats))
+            total = len(study.trials)
+            while in_flight < target and total < spec.effective_trials():
+                study.sampler = _sampler(spec, total)
+                trial = study.ask(distributions)
+                total += 1
+                try:
+                    for r in range(spec.repeats):
+                        spec.trial_spec(trial.params, r)  # validate every repeat before queueing any
+                except SpecError as exc:
+                    trial.set_user_attr("invalid", f"{exc.field}: {exc.message}")
+                    study.sampler = optuna.samplers.RandomSampler(seed=spec.seed)
+                    study.tell(trial, state=TrialState.FAIL)
+                    continue
+                for r in range(spec.repeats):
+                    _submit_repeat(storage, sweep_id, spec, trial.number, trial.params, r)
+                in_flight += 1
+            if in_flight == 0 and total >= spec.effective_trials():
+                _finish(storage, sweep_id, spec, study)
+        return True
+    except optuna.exceptions.OptunaError as exc:
+        storage.update_sweep(sweep_id, status="failed", message=f"sampler error: {exc}", finished=True)
+        return True
+    finally:
+        storage.release_sweep_lease(sweep_id, owner)
+
+
+def _submit_repeat(storage: Storage, sweep_id: int, spec: SweepSpec, number: int, params: Mapping[str, Any],
+                   repeat: int) -> RunRecord:
+    run_spec = spec.trial_spec(params, repeat)
+    label = ", ".join(f"{k}={_fmt(v)}" for k, v in params.items())
+    name = f"sweep {sweep_id} · trial {number}" + (f" · rep {repeat}" if spec.repeats > 1 else "") + f" · {label}"
+    return storage.create_run(spec.kind, run_spec.to_dict(), seed=run_spec.seed,  # type: ignore[attr-defined]
+                              name=name[:200], versions=software_versions(), sweep_id=sweep_id,
+                              sweep_trial=number)
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _finish(storage: Storage, sweep_id: int, spec: SweepSpec, study: Any) -> None:
+    summary = compute_summary(storage, sweep_id, spec, study, with_importance=True)
+    status = SUCCEEDED if summary["n_succeeded"] > 0 else "failed"
+    message = (f"{summary['n_succeeded']} of {summary['n_trials']} trials succeeded" if status == SUCCEEDED
+               else "no trial succeeded")
+    storage.update_sweep(sweep_id, status=status, message=message, summary=summary, finished=True)
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrialRow:
+    """One configuration of a sweep with its repeats (plain data for tables and analysis)."""
+
+    number: int
+    params: dict[str, Any]
+    state: str  # running | complete | failed | invalid
+    value: float | None
+    run_ids: tuple[int, ...]
+    values: tuple[float, ...] = ()
+    note: str = ""
+    curves: dict[str, tuple[list[int], list[float]]] = field(default_factory=dict)
+
+
+def trial_rows(storage: Storage, sweep_id: int, spec: SweepSpec | None = None) -> list[TrialRow]:
+    """Trials of a sweep from its runs (works while the sweep runs; does not touch the sampler)."""
+    spec = spec or load_spec(storage.get_sweep(sweep_id))
+    runs_by_trial: dict[int, list[RunRecord]] = {}
+    for run in storage.list_runs(sweep_id=sweep_id, limit=None):
+        if run.sweep_trial is not None:
+            runs_by_trial.setdefault(run.sweep_trial, []).append(run)
+    names = [d.name for d in spec.space]
+    rows = []
+    for number, runs in sorted(runs_by_trial.items()):
+        latest = _latest_per_repeat(runs)
+        first = next(iter(latest.values()))
+        params = {n: first.spec.get(n) for n in names}
+        values = tuple(v for r in latest.values() if (v := _objective_value(r, spec.objective)) is not None)
+        if any(r.status not in FINISHED for r in latest.values()):
+            state = "running"
+        elif any(r.status == CANCELLED for r in latest.values()):
+            state = "cancelled"
+        else:
+            state = "complete" if values else "failed"
+        errors = sorted({r.error for r in latest.values() if r.error})
+        rows.append(TrialRow(number, params, state, sum(values) / len(values) if values else None,
+                             tuple(sorted(r.id for r in latest.values())), values, "; ".join(errors)[:300]))
+    return rows
+
+
+def compute_summary(storage: Storage, sweep_id: int, spec: SweepSpec, study: Any | None = None, *,
+                    with_importance: bool = False) -> dict[str, Any]:
+    """Counts, the best configuration and, when asked (it takes seconds on big sweeps), fANOVA importance."""
+    rows = trial_rows(storage, sweep_id, spec)
+    complete = [r for r in rows if r.state == "complete" and r.value is not None]
+    invalid = 0
+    if study is not None:
+        invalid = sum(1 for t in study.trials if "invalid" in t.user_attrs)
+    summary: dict[str, Any] = {
+        "n_trials": spec.effective_trials(), "n_created": len(rows) + invalid,
+        "n_succeeded": len(complete), "n_failed": sum(r.state == "failed" for r in rows),
+        "n_invalid": invalid, "n_running": sum(r.state == "running" for r in rows),
+        "n_runs": sum(len(r.run_ids) for r in rows), "objective": spec.objective, "direction": spec.direction,
+        "best": None, "importance": {}, "importance_method": None,
+    }
+    if complete:
+        pick = max if spec.direction == "maximize" else min
+        best = pick(complete, key=lambda r: r.value)  # type: ignore[arg-type,return-value]
+        summary["best"] = {"trial": best.number, "value": best.value, "params": best.params,
+                           "spec": spec.trial_spec(best.params, 0).to_dict(), "run_ids": list(best.run_ids),
+                           "repeat_values": list(best.values)}
+    if with_importance:
+        importance, note = sweep_importance(spec, complete)
+        summary["importance"] = importance or {}
+        summary["importance_method"] = "fanova" if importance else None
+        summary["importance_note"] = note
+    return summary
+
+
+def sweep_importance(spec: SweepSpec, complete: list[TrialRow]) -> tuple[dict[str, float] | None, str]:
+    """fANOVA importance share per hyperparameter, or None and the reason it cannot be computed."""
+    from qmlapp import analysis
+
+    if len(complete) < analysis.MIN_TRIALS:
+        return None, f"importance needs at least {analysis.MIN_TRIALS} complete trials, got {len(complete)}"
+    trials = [analysis.Trial(run_id=r.run_ids[0], params=r.params, value=r.value) for r in complete]
+    space = analysis.SearchSpace.from_json({d.name: d.to_json() for d in spec.space})
+    try:
+        result = analysis.importance(trials, space, spec.direction, method="fanova", seed=spec.seed)
+    except analysis.AnalysisError as exc:
+        return None, str(exc)
+    return dict(result.shares), "fANOVA on a random-forest surrogate (approximate)"
+
+
+def active_sweep_ids(storage: Storage) -> list[int]:
+    return [s.id for s in storage.list_sweeps(statuses=[ACTIVE])]
+
+
+def advance_all(storage: Storage, *, workers: int = 1) -> None:
+    for sweep_id in active_sweep_ids(storage):
+        advance_sweep(storage, sweep_id, workers=workers)
+
+
+def cancel_sweep(storage: Storage, sweep_id: int) -> SweepRecord:
+    """Stop asking for trials and cancel the sweep's queued and running runs (they stop within a step)."""
+    sweep = storage.get_sweep(sweep_id)
+    if sweep.status != ACTIVE:
+        raise SpecError("sweep", f"sweep {sweep_id} is {sweep.status}; only a running sweep can be cancelled")
+    storage.update_sweep(sweep_id, status=CANCELLED, message="cancelled by user", finished=True)
+    for run in storage.list_runs(sweep_id=sweep_id, statuses=[QUEUED, RUNNING], limit=None):
+        storage.request_cancel(run.id)
+    return storage.get_sweep(sweep_id)
+
+
+def resume_sweep(storage: Storage, sweep_id: int, *, workers: int = 1) -> SweepRecord:
+    """Continue a cancelled (or failed) sweep: cancelled repeats run again, then new trials are asked."""
+    sweep = storage.get_sweep(sweep_id)
+    if sweep.status == ACTIVE:
+        return sweep
+    if sweep.status == SUCCEEDED:
+        raise SpecError("sweep", f"sweep {sweep_id} already finished all its trials")
+    storage.update_sweep(sweep_id, status=ACTIVE, message="resumed", finished=False)
+    advance_sweep(storage, sweep_id, workers=workers)
+    return storage.get_sweep(sweep_id)
+
+
+def sweep_json(storage: Storage, sweep_id: int) -> dict[str, Any]:
+    """The CLI's ``sweep --json`` object: id, status, n_trials, n_succeeded, best, importance."""
+    sweep = storage.get_sweep(sweep_id)
+    spec = load_spec(sweep)
+    summary = sweep.summary or compute_summary(storage, sweep_id, spec)
+    best = summary.get("best")
+    return {"id": sweep.id, "name": sweep.name, "status": sweep.status, "message": sweep.message,
+            "n_trials": summary["n_trials"], "n_succeeded": summary["n_succeeded"],
+            "n_failed": summary["n_failed"], "n_invalid": summary.get("n_invalid", 0),
+            "objective": spec.objective,
+            "best": None if best is None else {"spec": best["spec"], "value": best["value"],
+                                               "params": best["params"], "run_ids": best["run_ids"]},
+            "importance": summary.get("importance", {})}
+
+
+def grid_product(spec: SweepSpec) -> list[dict[str, Any]]:
+    """All grid points (for display and tests)."""
+    names = [d.name for d in spec.space]
+    return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*(d.grid_values() for d in spec.space))]
