@@ -28,6 +28,8 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_qnn_step.py
+	$(BIN)/python benchmarks/bench_importance.py
+	$(BIN)/python benchmarks/bench_sweep_throughput.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -39,7 +39,9 @@ def home_page() -> None:
     for kind in KINDS.values():
         st.markdown(f"- **{kind.title}** (`{kind.name}`): {kind.description}")
     st.page_link("pages/1_QNN.py", label="Train a QNN classifier", icon="🧪")
-    st.page_link(RUNS_PAGE, label="Browse and compare runs", icon="📋")
+    st.page_link("pages/3_Sweeps.py", label="Run a hyperparameter study (sweep) and see what matters", icon="🧭")
+    st.page_link(RUNS_PAGE, label="Browse runs", icon="📋")
+    st.page_link("pages/4_Compare.py", label="Compare runs side by side", icon="📊")
     provenance_caption()
 
     @st.fragment(run_every=LIVE_REFRESH_S * 2)
