@@ -38,6 +38,12 @@ class StorageError(Exception):
     """A request the store refuses (unknown run, wrong state)."""
 
 
+def _plain(record: Any) -> dict[str, Any]:
+    """A record's fields as JSON-ready values (datetimes as ISO 8601)."""
+    return {k: v.isoformat() if isinstance(v, datetime) else v
+            for k, v in ((k, getattr(record, k)) for k in record.__dataclass_fields__)}
+
+
 @dataclass(frozen=True)
 class RunRecord:
     id: int
@@ -74,11 +80,7 @@ class RunRecord:
         return (end - self.started_at).total_seconds()
 
     def to_dict(self) -> dict[str, Any]:
-        out = {k: getattr(self, k) for k in self.__dataclass_fields__}
-        for k, v in out.items():
-            if isinstance(v, datetime):
-                out[k] = v.isoformat()
-        return out
+        return _plain(self)
 
 
 @dataclass(frozen=True)
@@ -120,11 +122,7 @@ class SweepRecord:
     summary: dict[str, Any] | None
 
     def to_dict(self) -> dict[str, Any]:
-        out = {k: getattr(self, k) for k in self.__dataclass_fields__}
-        for k, v in out.items():
-            if isinstance(v, datetime):
-                out[k] = v.isoformat()
-        return out
+        return _plain(self)
 
 
 @dataclass(frozen=True)
