@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from db import CANCELLED, FINISHED, QUEUED, RUNNING, SUCCEEDED, RunRecord, Storage, SweepRecord
+from qmlapp.analysis import Categorical, Dimension, Range, SearchSpace, to_optuna_distributions
 from qmlapp.registry import KINDS, get_kind
 from qmlapp.services import software_versions
 from qmlapp.specs import Spec, SpecError
@@ -36,85 +37,58 @@ ACTIVE = "running"
 # --- definition ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Dimension:
-    """One hyperparameter of the space: categorical ``choices`` or a numeric range."""
-
-    name: str
-    choices: tuple[Any, ...] | None = None
-    low: float | None = None
-    high: float | None = None
-    log: bool = False
-    step: float | None = None
-    is_int: bool = False
-
-    def grid_values(self) -> list[Any]:
-        if self.choices is not None:
-            return list(self.choices)
-        assert self.low is not None and self.high is not None
-        if self.is_int:
-            step = int(self.step or 1)
-            return list(range(int(self.low), int(self.high) + 1, step))
-        if self.step is None:
-            raise SpecError(f"space.{self.name}", "the grid sampler needs a list of values or a 'step' for a "
-                            "float range")
-        n = math.floor((self.high - self.low) / self.step + 1e-9) + 1
-        return [round(self.low + i * self.step, 12) for i in range(n)]
-
-    def to_json(self) -> Any:
-        if self.choices is not None:
-            return list(self.choices)
-        out: dict[str, Any] = {"low": self.low, "high": self.high, "log": self.log}
-        if self.step is not None:
-            out["step"] = self.step
-        return out
+def grid_values(dimension: Dimension) -> list[Any]:
+    """The points a grid sampler visits for one hyperparameter."""
+    if isinstance(dimension, Categorical):
+        return list(dimension.choices)
+    if dimension.is_int:
+        return list(range(int(dimension.low), int(dimension.high) + 1, int(dimension.step or 1)))
+    if dimension.step is None:
+        raise SpecError(f"space.{dimension.name}", "the grid sampler needs a list of values or a 'step' for a "
+                        "float range")
+    n = math.floor((dimension.high - dimension.low) / dimension.step + 1e-9) + 1
+    return [round(dimension.low + i * dimension.step, 12) for i in range(n)]
 
 
-def _parse_dimension(name: str, raw: Any, base: Spec) -> Dimension:
-    where = f"space.{name}"
+def _parse_space(raw: Any, base: Spec) -> SearchSpace:
+    """The generic space parser plus what only the experiment's spec knows: which fields exist, their
+    types and allowed values. Values are checked field by field; a value that clashes with another
+    field (e.g. lda with too many qubits) may be fine combined with other swept values, so such
+    trials are recorded as invalid at run time instead."""
+    if not isinstance(raw, Mapping) or not raw:
+        raise SpecError("space", "must be a non-empty object: field -> list of values or range")
+    try:
+        space = SearchSpace.from_json(raw)
+    except SpecError as exc:
+        raise SpecError(exc.field if exc.field.startswith("space") else f"space.{exc.field}", exc.message) from None
     params = type(base).params()
-    if name not in params:
-        raise SpecError(where, f"is not a field of {base.kind!r}; fields: {', '.join(params)}")
-    if name == "seed":
-        raise SpecError(where, "seeds are not searched; use 'repeats' for several seeds per configuration")
-    default = params[name][0].default
+    dims: list[Dimension] = []
+    for d in space:
+        where = f"space.{d.name}"
+        if d.name not in params:
+            raise SpecError(where, f"is not a field of {base.kind!r}; fields: {', '.join(params)}")
+        if d.name == "seed":
+            raise SpecError(where, "seeds are not searched; use 'repeats' for several seeds per configuration")
+        default = params[d.name][0].default
 
-    def check(value: Any) -> Any:
-        # Field-level only: a value that clashes with another field (e.g. lda with too many qubits)
-        # may be fine in combination with other swept values; such trials are recorded as invalid.
-        try:
-            return type(base).check_field(name, value)
-        except SpecError as exc:
-            raise SpecError(where, f"value {value!r} is invalid: {exc.message}") from None
+        def check(value: Any, where: str = where, name: str = d.name) -> Any:
+            try:
+                return type(base).check_field(name, value)
+            except SpecError as exc:
+                raise SpecError(where, f"value {value!r} is invalid: {exc.message}") from None
 
-    if isinstance(raw, list):
-        if not raw:
-            raise SpecError(where, "needs at least one value")
-        choices = tuple(check(v) for v in raw)
-        if len(set(map(repr, choices))) != len(choices):
-            raise SpecError(where, "lists a value twice")
-        return Dimension(name, choices=choices)
-    if isinstance(raw, Mapping):
-        unknown = set(raw) - {"low", "high", "log", "step"}
-        if unknown or "low" not in raw or "high" not in raw:
-            raise SpecError(where, 'a range is {"low": number, "high": number, "log": bool, "step": number}')
+        if isinstance(d, Categorical):
+            dims.append(Categorical(d.name, tuple(check(v) for v in d.choices)))
+            continue
         if isinstance(default, bool) or not isinstance(default, (int, float)):
             raise SpecError(where, f"is not numeric; give a list of values, e.g. [{default!r}]")
-        low, high = check(raw["low"]), check(raw["high"])
+        low, high = check(d.low), check(d.high)
         if not low < high:
             raise SpecError(where, f"needs low < high, got low={low!r}, high={high!r}")
-        log = raw.get("log", False)
-        if not isinstance(log, bool):
-            raise SpecError(where, f"'log' must be true or false, got {log!r}")
-        if log and low <= 0:
-            raise SpecError(where, "a log range needs low > 0")
-        step = raw.get("step")
-        if step is not None and (isinstance(step, bool) or not isinstance(step, (int, float)) or step <= 0):
-            raise SpecError(where, f"'step' must be a positive number, got {step!r}")
-        if step is not None and log:
-            raise SpecError(where, "'step' and 'log' cannot be combined")
-        return Dimension(name, low=low, high=high, log=log, step=step, is_int=isinstance(default, int))
-    raise SpecError(where, 'must be a list of values or a range {"low": ..., "high": ..., "log": ...}')
+        is_int = isinstance(default, int)  # the spec's type decides, not how the JSON wrote the bounds
+        step = None if d.step is None else (int(d.step) if is_int else float(d.step))
+        dims.append(Range(d.name, low, high, is_int=is_int, log=d.log, step=step))
+    return SearchSpace(tuple(dims))
 
 
 @dataclass(frozen=True)
@@ -123,7 +97,7 @@ class SweepSpec:
 
     kind: str
     base: Spec
-    space: tuple[Dimension, ...]
+    space: SearchSpace
     sampler: str = "tpe"
     n_trials: int = 20
     objective: str = "val_accuracy"
@@ -137,7 +111,7 @@ class SweepSpec:
 
     @property
     def grid_size(self) -> int:
-        return math.prod(len(d.grid_values()) for d in self.space)
+        return math.prod(len(grid_values(d)) for d in self.space)
 
     @classmethod
     def from_dict(cls, data: Any) -> SweepSpec:
@@ -154,10 +128,7 @@ class SweepSpec:
             base = get_kind(kind).spec_class.from_dict(base_raw)
         except SpecError as exc:
             raise SpecError(f"base.{exc.field}", exc.message) from None
-        space_raw = data.get("space")
-        if not isinstance(space_raw, Mapping) or not space_raw:
-            raise SpecError("space", "must be a non-empty object: field -> list of values or range")
-        space = tuple(_parse_dimension(str(k), v, base) for k, v in space_raw.items())
+        space = _parse_space(data.get("space"), base)
 
         def integer(key: str, default: int, low: int, high: int) -> int:
             value = data.get(key, default)
@@ -184,7 +155,7 @@ class SweepSpec:
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "name": self.name, "base": self.base.to_dict(),
-                "space": {d.name: d.to_json() for d in self.space}, "sampler": self.sampler,
+                "space": self.space.to_json(), "sampler": self.sampler,
                 "n_trials": self.n_trials, "objective": self.objective, "repeats": self.repeats,
                 "seed": self.seed}
 
@@ -200,21 +171,6 @@ class SweepSpec:
 # --- Optuna plumbing ----------------------------------------------------------------------------
 
 
-def _distributions(spec: SweepSpec) -> dict[str, Any]:
-    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
-
-    out: dict[str, Any] = {}
-    for d in spec.space:
-        if d.choices is not None:
-            out[d.name] = CategoricalDistribution(list(d.choices))
-        elif d.is_int:
-            out[d.name] = IntDistribution(int(d.low or 0), int(d.high or 0), log=d.log,
-                                          step=int(d.step or 1))
-        else:
-            out[d.name] = FloatDistribution(float(d.low or 0), float(d.high or 0), log=d.log, step=d.step)
-    return out
-
-
 def _sampler(spec: SweepSpec, trial_number: int) -> Any:
     """A fresh sampler per ask, seeded by (sweep seed, trial number): the sequence of proposals
     then does not depend on how asks were batched across processes."""
@@ -222,7 +178,7 @@ def _sampler(spec: SweepSpec, trial_number: int) -> Any:
 
     seed = (spec.seed * 1_000_003 + trial_number) % 2**31
     if spec.sampler == "grid":
-        return optuna.samplers.GridSampler({d.name: d.grid_values() for d in spec.space}, seed=spec.seed)
+        return optuna.samplers.GridSampler({d.name: grid_values(d) for d in spec.space}, seed=spec.seed)
     if spec.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     return optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(10, max(2, spec.n_trials // 4)))
@@ -329,7 +285,7 @@ def advance_sweep(storage: Storage, sweep_id: int, *, workers: int = 1, owner: s
             else:  # the runs keep the reasons; trial_rows shows them
                 study.tell(trial.number, state=TrialState.FAIL)
         if active:
-            distributions = _distributions(spec)
+            distributions = to_optuna_distributions(spec.space)
             target = max(1, math.ceil((max(workers, 1) + 1) / spec.repeats))
             total = len(study.trials)
             while in_flight < target and total < spec.effective_trials():
@@ -458,9 +414,8 @@ def sweep_importance(spec: SweepSpec, complete: list[TrialRow]) -> tuple[dict[st
     if len(complete) < analysis.MIN_TRIALS:
         return None, f"importance needs at least {analysis.MIN_TRIALS} complete trials, got {len(complete)}"
     trials = [analysis.Trial(run_id=r.run_ids[0], params=r.params, value=r.value) for r in complete]
-    space = analysis.SearchSpace.from_json({d.name: d.to_json() for d in spec.space})
     try:
-        result = analysis.importance(trials, space, spec.direction, method="fanova", seed=spec.seed)
+        result = analysis.importance(trials, spec.space, spec.direction, method="fanova", seed=spec.seed)
     except analysis.AnalysisError as exc:
         return None, str(exc)
     return dict(result.shares), "fANOVA on a random-forest surrogate (approximate)"
@@ -516,4 +471,4 @@ def sweep_json(storage: Storage, sweep_id: int) -> dict[str, Any]:
 def grid_product(spec: SweepSpec) -> list[dict[str, Any]]:
     """All grid points (for display and tests)."""
     names = [d.name for d in spec.space]
-    return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*(d.grid_values() for d in spec.space))]
+    return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*(grid_values(d) for d in spec.space))]

@@ -87,8 +87,7 @@ def render_sweep_analysis(storage: Storage, spec: sweeps.SweepSpec, rows: Sequen
         st.caption(f"The analysis appears once {analysis.MIN_TRIALS} trials are complete ({len(complete)} so far).")
         return
     trials = sweep_trials(storage, complete, "val_accuracy")
-    space = analysis.SearchSpace.from_json({d.name: d.to_json() for d in spec.space})
-    render_analysis(trials, space, spec.objective, key=key, seed=spec.seed)
+    render_analysis(trials, spec.space, spec.objective, key=key, seed=spec.seed)
 
 
 def render_selection_analysis(storage: Storage, runs: Sequence[Any], *, key: str) -> None:
