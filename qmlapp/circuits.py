@@ -9,7 +9,13 @@ Conventions (Qiskit's, see the method brief):
 * entanglement patterns follow ``qiskit.circuit.library.n_local.get_entangler_map``;
 * the Z / ZZ feature maps use 2 repetitions of H then P(2·x); P(φ) is written as Rz(φ), equal up to
   a global phase;
-* basis index k = Σ_q b_q·2^q, i.e. qubit 0 is the least significant bit (little-endian).
+* basis index k = Σ_q b_q·2^q, i.e. qubit 0 is the least significant bit (little-endian);
+* binary readouts (``parity``, ``all_z``) measure a Z-string O and give p(1) = (1 − ⟨O⟩)/2: class 1
+  is odd parity of the measured bits, as ``mod_k`` with K = 2 is for qubit 0 alone.
+
+The mapping of the A′ hyperparameters (Moussa et al.) onto these circuits is our reading of the paper
+(their QNN code is not public): ``entangler`` cz / sqrt_iswap, ``reduced_rotations`` = have_less_rotations
+(RY instead of RY+RZ per qubit and layer), readouts 2Z = ``parity`` and mZ = ``all_z``.
 """
 
 from __future__ import annotations
@@ -26,6 +32,9 @@ import sympy
 
 FEATURE_MAP_REPS = 2  # Qiskit ZFeatureMap / ZZFeatureMap default, as used in the brief
 LOGIT_SCALE = 3.0  # fixed (not trained): z_per_class logits = LOGIT_SCALE · ⟨Z_c⟩
+PAULI_TWO_DESIGN_STREAM = 3  # random stream of spec.seed for the axes (training uses streams 0–2)
+PAULI_AXES = ("rx", "ry", "rz")
+PROBABILITY_READOUTS = ("mod_k", "parity", "all_z")  # operators are class probabilities
 
 Pair = tuple[int, int]
 
@@ -105,34 +114,75 @@ class _WeightFactory:
         return new
 
 
+_ROTATIONS = {"rx": cirq.rx, "ry": cirq.ry, "rz": cirq.rz}
+
+
 def _rotation_layer(
     qubits: Sequence[cirq.Qid], gates: Sequence[str], w: _WeightFactory
 ) -> list[cirq.Operation]:
     """One rotation per qubit per gate kind; weights ordered gate-kind-major, then qubit."""
     ops: list[cirq.Operation] = []
     for gate in gates:
-        rot = {"ry": cirq.ry, "rz": cirq.rz}[gate]
+        rot = _ROTATIONS[gate]
         ops += [rot(s).on(q) for q, s in zip(qubits, w.take(len(qubits)), strict=True)]
     return ops
 
 
+def _axes_layer(qubits: Sequence[cirq.Qid], axes: Sequence[str], w: _WeightFactory) -> list[cirq.Operation]:
+    """One rotation per qubit about its own axis (pauli_two_design); weights in qubit order."""
+    return [_ROTATIONS[a](s).on(q) for q, a, s in zip(qubits, axes, w.take(len(qubits)), strict=True)]
+
+
+ENTANGLER_GATES: dict[str, cirq.Gate] = {"cx": cirq.CNOT, "cz": cirq.CZ, "sqrt_iswap": cirq.SQRT_ISWAP}
+
+
 def _entangling_layer(qubits: Sequence[cirq.Qid], pattern: str, rep: int, gate: str) -> list[cirq.Operation]:
-    two = cirq.CZ if gate == "cz" else cirq.CNOT
+    two = ENTANGLER_GATES[gate]
     return [two(qubits[i], qubits[j]) for i, j in entanglement_pairs(pattern, len(qubits), rep)]
 
 
-# Per ansatz: (rotation gates per layer, entangling gate, final rotation layer?)
+# Per ansatz: (rotation gates per layer, default entangling gate, final rotation layer?).
+# pauli_two_design's rotation is drawn per qubit and layer ("random"); its pattern is fixed (pairwise).
 _ANSATZ_LAYOUT: dict[str, tuple[tuple[str, ...], str, bool]] = {
     "hardware_efficient": (("ry", "rz"), "cz", False),
     "real_amplitudes": (("ry",), "cx", True),
     "efficient_su2": (("ry", "rz"), "cx", True),
+    "pauli_two_design": (("random",), "cz", True),
 }
+_REDUCED_GATES = ("ry",)  # hardware_efficient with reduced_rotations
 
 
-def n_weights(ansatz: str, n_qubits: int, depth: int) -> int:
+def ansatz_gates(ansatz: str, reduced_rotations: bool = False) -> tuple[str, ...]:
+    """Rotation gate kinds per qubit and layer."""
+    gates = _ANSATZ_LAYOUT[ansatz][0]
+    if reduced_rotations:
+        if ansatz != "hardware_efficient":
+            raise ValueError("reduced_rotations applies to hardware_efficient only")
+        return _REDUCED_GATES
+    return gates
+
+
+def resolve_entangler(ansatz: str, entangler: str = "auto") -> str:
+    """The ansatz's two-qubit gate name (``cx``, ``cz`` or ``sqrt_iswap``); ``auto`` = its default."""
+    return _ANSATZ_LAYOUT[ansatz][1] if entangler == "auto" else entangler
+
+
+def n_weights(ansatz: str, n_qubits: int, depth: int, reduced_rotations: bool = False) -> int:
     """Number of trainable circuit parameters of an ansatz."""
-    gates, _, final = _ANSATZ_LAYOUT[ansatz]
-    return len(gates) * n_qubits * (depth + (1 if final else 0))
+    final = _ANSATZ_LAYOUT[ansatz][2]
+    return len(ansatz_gates(ansatz, reduced_rotations)) * n_qubits * (depth + (1 if final else 0))
+
+
+def pauli_two_design_axes(seed: int, n_qubits: int, depth: int) -> tuple[tuple[str, ...], ...]:
+    """Rotation axes of a PauliTwoDesign, one per qubit for each of the ``depth + 1`` rotation layers.
+
+    Drawn uniformly from RX/RY/RZ with ``numpy.random.default_rng([seed, 3])``. Qiskit draws them with
+    its own RNG (seed 3 in the authors' code), which cannot be reproduced here, so the axes are stored
+    with every run instead (brief pitfall §5.7).
+    """
+    rng = np.random.default_rng([seed, PAULI_TWO_DESIGN_STREAM])
+    draws = rng.integers(0, len(PAULI_AXES), size=(depth + 1, n_qubits))
+    return tuple(tuple(PAULI_AXES[int(i)] for i in row) for row in draws)
 
 
 # --- readout ------------------------------------------------------------------------------------
@@ -141,6 +191,31 @@ def n_weights(ansatz: str, n_qubits: int, depth: int) -> int:
 def z_per_class_operators(qubits: Sequence[cirq.Qid], n_classes: int) -> list[cirq.PauliSum]:
     """⟨Z_c⟩ on qubit c for each class c."""
     return [cirq.PauliSum.from_pauli_strings([cirq.Z(qubits[c])]) for c in range(n_classes)]
+
+
+def binary_parity_operators(qubits: Sequence[cirq.Qid]) -> list[cirq.PauliSum]:
+    """[p(0), p(1)] = [(1 + ⟨O⟩)/2, (1 − ⟨O⟩)/2] for the Z-string O on ``qubits``.
+
+    Class 1 is odd parity of the measured bits (O = −1). ``parity`` passes qubits 0 and 1 (A′ "2Z"),
+    ``all_z`` every qubit (A′ "mZ").
+    """
+    z = cirq.PauliString(*(cirq.Z(q) for q in qubits))
+    identity = cirq.PauliString()
+    return [cirq.PauliSum.from_pauli_strings([0.5 * identity, 0.5 * z]),
+            cirq.PauliSum.from_pauli_strings([0.5 * identity, -0.5 * z])]
+
+
+def readout_operators(readout: str, qubits: Sequence[cirq.Qid], n_classes: int) -> list[cirq.PauliSum]:
+    """Observables of a readout, one per class (Z-strings only)."""
+    if readout == "z_per_class":
+        return z_per_class_operators(qubits, n_classes)
+    if readout == "mod_k":
+        return mod_k_operators(qubits, n_classes)
+    if readout in ("parity", "all_z"):
+        if n_classes != 2:
+            raise ValueError(f"readout {readout!r} is for two classes, got {n_classes}")
+        return binary_parity_operators(qubits[:2] if readout == "parity" else qubits)
+    raise ValueError(f"unknown readout {readout!r}")
 
 
 def _walsh_hadamard(values: np.ndarray) -> np.ndarray:
@@ -188,8 +263,10 @@ class QnnCircuit:
         derived_symbols: ``zz_i_j`` = (π−x_i)(π−x_j) for the ZZ feature map (empty otherwise).
         weight_symbols: w0.. in construction order (layer, then gate kind, then qubit).
         operators: readout observables, one per class.
-        readout: ``z_per_class`` or ``mod_k``.
+        readout: ``z_per_class``, ``mod_k``, ``parity`` or ``all_z``.
         zz_pairs: the (i, j), i < j, of ``derived_symbols``.
+        rotation_axes: pauli_two_design only: the axis of every rotation, per layer then qubit.
+        entangler: the ansatz's two-qubit gate (``cx``, ``cz`` or ``sqrt_iswap``).
     """
 
     circuit: cirq.Circuit
@@ -200,6 +277,8 @@ class QnnCircuit:
     operators: tuple[cirq.PauliSum, ...]
     readout: str
     zz_pairs: tuple[Pair, ...] = ()
+    rotation_axes: tuple[tuple[str, ...], ...] = ()
+    entangler: str = ""
 
     @property
     def data_symbols(self) -> tuple[sympy.Symbol, ...]:
@@ -237,11 +316,14 @@ def build_qnn_circuit(spec: Any, n_classes: int | None = None) -> QnnCircuit:
     """Build the classifier circuit described by a :class:`~qmlapp.experiments.qnn.QnnSpec`.
 
     Layout: angle → E(x)·A₁…A_d; reuploading → E(x)A₁ E(x)A₂ … E(x)A_d; z/zz feature map →
-    FM(x)·A₁…A_d; the final rotation layer of real_amplitudes / efficient_su2 comes last.
+    FM(x)·A₁…A_d; the final rotation layer of real_amplitudes / efficient_su2 / pauli_two_design comes
+    last, and pauli_two_design's fixed RY(π/4) layer comes right before A₁'s rotations.
 
     Args:
         spec: object with ``n_qubits, encoding, ansatz, entanglement, depth, readout`` and, unless
-            ``n_classes`` is given, ``dataset`` (classes are looked up in ``DATASETS``).
+            ``n_classes`` is given, ``dataset`` (classes are looked up in ``DATASETS``). The schema-v2
+            fields ``entangler, reduced_rotations, feature_map_entanglement, seed`` are optional and
+            default to the v1 circuit.
         n_classes: number of classes; defaults to that of ``spec.dataset``.
     """
     if n_classes is None:
@@ -251,47 +333,56 @@ def build_qnn_circuit(spec: Any, n_classes: int | None = None) -> QnnCircuit:
     n = spec.n_qubits
     qubits = tuple(cirq.LineQubit.range(n))
     x = tuple(sympy.Symbol(f"x{i}") for i in range(n))
+    fm_pattern = getattr(spec, "feature_map_entanglement", "same")
+    fm_pattern = spec.entanglement if fm_pattern == "same" else fm_pattern
     zz_pairs: tuple[Pair, ...] = ()
     zz: dict[Pair, sympy.Symbol] | None = None
     if spec.encoding == "zz_feature_map":
         # Union over reps: sca visits the same unordered pairs every rep, other patterns are fixed.
         used = {(min(i, j), max(i, j)) for r in range(FEATURE_MAP_REPS)
-                for i, j in entanglement_pairs(spec.entanglement, n, r)}
+                for i, j in entanglement_pairs(fm_pattern, n, r)}
         zz_pairs = tuple(sorted(used))
         zz = {p: sympy.Symbol(f"zz_{p[0]}_{p[1]}") for p in zz_pairs}
 
-    gates, two, final = _ANSATZ_LAYOUT[spec.ansatz]
+    final = _ANSATZ_LAYOUT[spec.ansatz][2]
+    gates = ansatz_gates(spec.ansatz, getattr(spec, "reduced_rotations", False))
+    two = resolve_entangler(spec.ansatz, getattr(spec, "entangler", "auto"))
+    p2d = spec.ansatz == "pauli_two_design"
+    axes = pauli_two_design_axes(getattr(spec, "seed", 0), n, spec.depth) if p2d else ()
+    pattern = "pairwise" if p2d else spec.entanglement
+
+    def rotations(layer: int) -> list[cirq.Operation]:
+        return _axes_layer(qubits, axes[layer], w) if p2d else _rotation_layer(qubits, gates, w)
+
     w = _WeightFactory()
     ops: list[cirq.Operation] = []
     if spec.encoding == "angle":
         ops += _angle_encoding(qubits, x)
     elif spec.encoding in ("z_feature_map", "zz_feature_map"):
-        ops += _pauli_feature_map(qubits, x, zz, spec.entanglement)
+        ops += _pauli_feature_map(qubits, x, zz, fm_pattern)
     elif spec.encoding != "reuploading":
         raise ValueError(f"unknown encoding {spec.encoding!r}")
     for layer in range(spec.depth):
         if spec.encoding == "reuploading":
             ops += _angle_encoding(qubits, x)
-        ops += _rotation_layer(qubits, gates, w)
-        ops += _entangling_layer(qubits, spec.entanglement, layer, two)
+        if p2d and layer == 0:
+            ops += [cirq.ry(math.pi / 4).on(q) for q in qubits]
+        ops += rotations(layer)
+        ops += _entangling_layer(qubits, pattern, layer, two)
     if final:
-        ops += _rotation_layer(qubits, gates, w)
+        ops += rotations(spec.depth)
 
-    if spec.readout == "z_per_class":
-        operators = z_per_class_operators(qubits, n_classes)
-    elif spec.readout == "mod_k":
-        operators = mod_k_operators(qubits, n_classes)
-    else:
-        raise ValueError(f"unknown readout {spec.readout!r}")
     return QnnCircuit(
         circuit=cirq.Circuit(ops),
         qubits=qubits,
         feature_symbols=x,
         derived_symbols=tuple(zz[p] for p in zz_pairs) if zz else (),
         weight_symbols=tuple(w.symbols),
-        operators=tuple(operators),
+        operators=tuple(readout_operators(spec.readout, qubits, n_classes)),
         readout=spec.readout,
         zz_pairs=zz_pairs,
+        rotation_axes=axes,
+        entangler=two,
     )
 
 

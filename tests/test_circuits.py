@@ -14,15 +14,19 @@ import pytest
 
 from qmlapp.circuits import (
     QnnCircuit,
+    binary_parity_operators,
     build_qnn_circuit,
     circuit_qasm,
     circuit_svg,
     entanglement_pairs,
     mod_k_operators,
     n_weights,
+    pauli_two_design_axes,
+    readout_operators,
     z_per_class_operators,
 )
 from qmlapp.experiments.qnn import ANSATZES, ENCODINGS, ENTANGLEMENTS, QnnSpec
+from qmlapp.noise import NoiseModel, add_gate_noise, fold_readout_error, has_channels
 
 
 def make(**kw: object) -> SimpleNamespace:
@@ -100,7 +104,7 @@ def test_z_per_class_reads_qubit_c() -> None:
 @pytest.mark.parametrize("depth", [1, 3])
 def test_parameter_count_per_ansatz(ansatz: str, depth: int) -> None:
     expected = {"hardware_efficient": 2 * 4 * depth, "real_amplitudes": 4 * (depth + 1),
-                "efficient_su2": 2 * 4 * (depth + 1)}[ansatz]
+                "efficient_su2": 2 * 4 * (depth + 1), "pauli_two_design": 4 * (depth + 1)}[ansatz]
     assert n_weights(ansatz, 4, depth) == expected
     qnn = build_qnn_circuit(make(ansatz=ansatz, depth=depth))
     assert len(qnn.weight_symbols) == expected
@@ -177,7 +181,8 @@ def test_data_values_append_zz_products() -> None:
     assert sv.shape == (1, len(qnn.symbols))
 
 
-_QASM_GATES = {"h": cirq.H, "cx": cirq.CNOT, "cz": cirq.CZ, "ry": cirq.ry, "rz": cirq.rz, "rx": cirq.rx}
+_QASM_GATES = {"h": cirq.H, "cx": cirq.CNOT, "cz": cirq.CZ, "ry": cirq.ry, "rz": cirq.rz, "rx": cirq.rx,
+               "t": cirq.T, "tdg": cirq.T**-1}
 
 
 def _parse_qasm(text: str) -> cirq.Circuit:
@@ -215,6 +220,15 @@ def test_qasm_export_resolves_every_symbol_and_round_trips(encoding: str) -> Non
     assert cirq.allclose_up_to_global_phase(cirq.unitary(parsed), expected, atol=1e-6)
 
 
+def test_qasm_export_of_pauli_two_design_with_sqrt_iswap() -> None:
+    qnn = build_qnn_circuit(make(n_qubits=3, ansatz="pauli_two_design", entangler="sqrt_iswap", seed=4))
+    rng = np.random.default_rng(2)
+    resolver = qnn.resolver(rng.uniform(0, np.pi, 3), rng.uniform(0, 2 * np.pi, len(qnn.weight_symbols)))
+    parsed = _parse_qasm(circuit_qasm(qnn.circuit, resolver))  # √iSWAP is exported decomposed
+    expected = cirq.unitary(cirq.resolve_parameters(qnn.circuit, resolver))
+    assert cirq.allclose_up_to_global_phase(cirq.unitary(parsed), expected, atol=1e-6)
+
+
 def test_qasm_refuses_unresolved_symbols() -> None:
     qnn = build_qnn_circuit(make())
     with pytest.raises(ValueError, match="unresolved"):
@@ -237,3 +251,138 @@ def test_light_imports_do_not_pull_tensorflow() -> None:
             "sys.exit(1 if any(m.split('.')[0] in heavy for m in sys.modules) else 0)")
     root = Path(__file__).resolve().parents[1]
     assert subprocess.run([sys.executable, "-c", code], cwd=root, check=False).returncode == 0
+
+
+# --- schema v2 circuit options ------------------------------------------------------------------------
+
+
+def _two_qubit_ops(qnn: QnnCircuit) -> list[cirq.Operation]:
+    return [op for op in qnn.circuit.all_operations() if len(op.qubits) == 2]
+
+
+def test_pauli_two_design_is_qiskit_layout_with_seeded_axes() -> None:
+    depth = 3
+    qnn = build_qnn_circuit(make(ansatz="pauli_two_design", depth=depth, seed=11))
+    axes = pauli_two_design_axes(11, 4, depth)
+    assert qnn.rotation_axes == axes and len(axes) == depth + 1 and all(len(layer) == 4 for layer in axes)
+    # Reproducible per seed, different across seeds.
+    assert pauli_two_design_axes(11, 4, depth) == axes
+    assert build_qnn_circuit(make(ansatz="pauli_two_design", depth=depth, seed=11)).circuit == qnn.circuit
+    assert pauli_two_design_axes(12, 4, depth) != axes
+    assert {a for layer in pauli_two_design_axes(0, 8, 10) for a in layer} == {"rx", "ry", "rz"}
+    ops = list(qnn.circuit.all_operations())
+    # After the angle encoding: the fixed RY(π/4) layer, then per layer the drawn rotations and CZ on
+    # the even then the odd pairs, and a final rotation layer.
+    assert ops[4:8] == [cirq.ry(np.pi / 4).on(q) for q in qnn.qubits]
+    gate_of = {name: type(op.gate) for op in ops for name in cirq.parameter_names(op)}
+    kinds = {"rx": cirq.Rx, "ry": cirq.Ry, "rz": cirq.Rz}
+    # Weight w(4·layer + qubit) sits in a rotation about axes[layer][qubit].
+    assert [gate_of[s.name] for s in qnn.weight_symbols] == [kinds[a] for layer in axes for a in layer]
+    assert _two_qubit_ops(qnn) == [cirq.CZ(qnn.qubits[i], qnn.qubits[j]) for _ in range(depth)
+                                   for i, j in [(0, 1), (2, 3), (1, 2)]]
+    # The ansatz's own pattern: the entanglement field does not change it.
+    assert _two_qubit_ops(build_qnn_circuit(make(ansatz="pauli_two_design", depth=depth, seed=11,
+                                                 entanglement="full"))) == _two_qubit_ops(qnn)
+
+
+@pytest.mark.parametrize(("ansatz", "entangler", "gate"), [
+    ("hardware_efficient", "auto", cirq.CZ), ("real_amplitudes", "auto", cirq.CNOT),
+    ("efficient_su2", "auto", cirq.CNOT), ("pauli_two_design", "auto", cirq.CZ),
+    ("hardware_efficient", "cx", cirq.CNOT), ("real_amplitudes", "cz", cirq.CZ),
+    ("hardware_efficient", "sqrt_iswap", cirq.SQRT_ISWAP), ("pauli_two_design", "sqrt_iswap", cirq.SQRT_ISWAP),
+])
+def test_entangler_sets_every_two_qubit_gate_of_the_ansatz(ansatz: str, entangler: str, gate: cirq.Gate) -> None:
+    qnn = build_qnn_circuit(make(ansatz=ansatz, entangler=entangler, depth=2))
+    two = _two_qubit_ops(qnn)
+    assert two and all(op.gate == gate for op in two)
+    assert qnn.entangler == {cirq.CZ: "cz", cirq.CNOT: "cx", cirq.SQRT_ISWAP: "sqrt_iswap"}[gate]
+    # The ZZ feature map keeps its CX blocks (2 reps × 3 linear pairs × 2) whatever the ansatz entangler.
+    zz = build_qnn_circuit(make(ansatz=ansatz, entangler=entangler, encoding="zz_feature_map"))
+    cx = sum(op.gate == cirq.CNOT for op in zz.circuit.all_operations())
+    assert cx == 12 + (len(two) if gate == cirq.CNOT else 0)
+
+
+def test_reduced_rotations_keep_one_ry_per_qubit_and_layer() -> None:
+    full = build_qnn_circuit(make(depth=3))
+    reduced = build_qnn_circuit(make(depth=3, reduced_rotations=True))
+    assert len(reduced.weight_symbols) == n_weights("hardware_efficient", 4, 3, reduced_rotations=True) == 12
+    assert len(full.weight_symbols) == 24
+    trained = [op for op in reduced.circuit.all_operations() if cirq.parameter_names(op) & {"w0", "w11"}]
+    assert trained and all(isinstance(op.gate, cirq.Ry) for op in trained)
+    assert not any(isinstance(op.gate, cirq.Rz) for op in reduced.circuit.all_operations())
+    assert _two_qubit_ops(reduced) == _two_qubit_ops(full)
+    with pytest.raises(ValueError, match="hardware_efficient"):
+        n_weights("real_amplitudes", 4, 3, reduced_rotations=True)
+
+
+def test_feature_map_entanglement_is_independent_of_the_ansatz_pattern() -> None:
+    same = build_qnn_circuit(make(encoding="zz_feature_map", entanglement="linear"))
+    own = build_qnn_circuit(make(encoding="zz_feature_map", entanglement="linear", feature_map_entanglement="full"))
+    assert same.zz_pairs == ((0, 1), (1, 2), (2, 3))
+    assert own.zz_pairs == ((0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3))
+    fm_cx = [op for op in own.circuit.all_operations() if op.gate == cirq.CNOT]  # the ansatz uses CZ
+    assert len(fm_cx) == 2 * 2 * 6  # 2 reps × 2 CX per pair × 6 pairs
+    cz = [op for op in own.circuit.all_operations() if op.gate == cirq.CZ]
+    assert cz == [op for op in same.circuit.all_operations() if op.gate == cirq.CZ]  # the ansatz keeps 'linear'
+    # Without the ZZ map the field has nothing to act on.
+    assert build_qnn_circuit(make(feature_map_entanglement="full")).circuit == build_qnn_circuit(make()).circuit
+
+
+@pytest.mark.parametrize(("readout", "n"), [("parity", 3), ("all_z", 3), ("all_z", 1)])
+def test_binary_readouts_give_parity_class_on_basis_states(readout: str, n: int) -> None:
+    qubits = cirq.LineQubit.range(n)
+    ops = readout_operators(readout, qubits, 2)
+    measured = 2 if readout == "parity" else n
+    qubit_map = {q: i for i, q in enumerate(qubits)}
+    for k in range(2**n):
+        probs = [op.expectation_from_state_vector(_basis_state(k, n), qubit_map).real for op in ops]
+        odd = bin(k & (2**measured - 1)).count("1") % 2
+        np.testing.assert_allclose(probs, [1 - odd, odd], atol=1e-9, err_msg=f"k={k}")
+    # p(1) = (1 − ⟨O⟩)/2
+    assert ops[1] == 0.5 * cirq.PauliString() - 0.5 * cirq.PauliString(*(cirq.Z(q) for q in qubits[:measured]))
+    with pytest.raises(ValueError, match="two classes"):
+        readout_operators(readout, qubits, 3)
+    assert binary_parity_operators(qubits[:1])[0] == 0.5 * cirq.PauliString() + 0.5 * cirq.Z(qubits[0])
+
+
+# --- noise model ------------------------------------------------------------------------------------
+
+
+def test_gate_noise_follows_every_gate() -> None:
+    qnn = build_qnn_circuit(make(encoding="zz_feature_map", depth=2))
+    ideal = list(qnn.circuit.all_operations())
+    n1 = sum(len(op.qubits) == 1 for op in ideal)
+    n2 = sum(len(op.qubits) == 2 for op in ideal)
+    assert add_gate_noise(qnn.circuit, NoiseModel()) is qnn.circuit
+    assert not has_channels(qnn.circuit)
+    noisy = add_gate_noise(qnn.circuit, NoiseModel(noise_1q=0.01, noise_2q=0.02, amplitude_damping=0.03))
+    ops = list(noisy.all_operations())
+    assert has_channels(noisy)
+    assert [op for op in ops if cirq.has_unitary(op) or cirq.is_parameterized(op)] == ideal
+    dep1 = [op for op in ops if op.gate == cirq.depolarize(0.01)]
+    dep2 = [op for op in ops if op.gate == cirq.depolarize(0.02)]
+    damp = [op for op in ops if op.gate == cirq.amplitude_damp(0.03)]
+    assert (len(dep1), len(dep2), len(damp)) == (n1, 2 * n2, n1 + 2 * n2)  # every CX/CZ, coupled or not
+    # On every qubit, each gate is followed by its depolarizing channel, then its damping.
+    for q in qnn.qubits:
+        on_q = [op for op in ops if q in op.qubits]
+        gates = [op for op in on_q if cirq.has_unitary(op) or cirq.is_parameterized(op)]
+        assert on_q[::3] == gates and len(on_q) == 3 * len(gates)
+        for gate, dep, damp in zip(on_q[::3], on_q[1::3], on_q[2::3], strict=True):
+            assert dep == cirq.depolarize(0.01 if len(gate.qubits) == 1 else 0.02).on(q)
+            assert damp == cirq.amplitude_damp(0.03).on(q)
+    only_2q = add_gate_noise(qnn.circuit, NoiseModel(noise_2q=0.02))
+    assert len(list(only_2q.all_operations())) == len(ideal) + 2 * n2
+
+
+def test_readout_error_scales_each_z_string_by_its_weight() -> None:
+    qubits = cirq.LineQubit.range(3)
+    p = 0.1
+    op = cirq.PauliSum.from_pauli_strings([0.5 * cirq.PauliString(), 2.0 * cirq.Z(qubits[0]),
+                                           -1.0 * cirq.Z(qubits[0]) * cirq.Z(qubits[2])])
+    (folded,) = fold_readout_error([op], p)
+    assert folded == (0.5 * cirq.PauliString() + 2.0 * 0.8 * cirq.Z(qubits[0])
+                      - 0.8**2 * cirq.Z(qubits[0]) * cirq.Z(qubits[2]))
+    assert fold_readout_error([op], 0.0) == (op,)
+    with pytest.raises(ValueError, match="Z-string"):
+        fold_readout_error([cirq.PauliSum.from_pauli_strings([cirq.X(qubits[0])])], p)

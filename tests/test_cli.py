@@ -119,7 +119,7 @@ def test_kinds_json_lists_qnn_fields(cli: Callable[..., CliResult]) -> None:
     assert code == 0, err
     kinds = {k["name"]: k for k in one_json_object(out)["kinds"]}
     qnn = kinds["qnn"]
-    assert qnn["schema_version"] == 1
+    assert qnn["schema_version"] == QnnSpec.schema_version == 2
     assert list(qnn["fields"]) == list(QnnSpec.params())
     assert qnn["fields"]["n_qubits"]["default"] == 4 and "16" in qnn["fields"]["n_qubits"]["allowed"]
     assert "banknote" in qnn["fields"]["dataset"]["allowed"]

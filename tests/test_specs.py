@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from qmlapp.experiments.qnn import MAX_QUBITS, QnnSpec
+from qmlapp.experiments.qnn import HERBST_BUDGETS, MAX_QUBITS, NOISE_EXACT_MAX_QUBITS, QnnSpec
 from qmlapp.registry import KINDS, get_kind, parse_spec
 from qmlapp.specs import Spec, SpecError
 
@@ -48,6 +48,57 @@ def test_defaults_fill_omitted_fields() -> None:
     assert parse_spec("qnn", {}) == QnnSpec()
     # Tags are accepted when they match.
     assert parse_spec("qnn", {"kind": "qnn", "schema_version": 1, "dataset": "banknote"}).dataset == "banknote"
+
+
+def test_v1_golden_spec_loads_as_the_v2_default() -> None:
+    """Stored v1 specs load unchanged: the fields added in v2 take defaults that reproduce v1
+    (tests/test_qnn_train.py checks that the runs are identical too)."""
+    v1 = json.loads((GOLDEN / "qnn_spec_v1.json").read_text())
+    assert v1["schema_version"] == 1
+    spec = parse_spec("qnn", v1)
+    assert spec == QnnSpec() and spec.schema_version == QnnSpec.schema_version == 2
+    upgraded = spec.to_dict()
+    assert upgraded["schema_version"] == 2
+    assert all(upgraded[k] == v for k, v in v1.items() if k != "schema_version")
+    added = [k for k in upgraded if k not in v1]
+    assert added == ["input_activation", "feature_map_entanglement", "entangler", "reduced_rotations", "init_mode",
+                     "loss_log_base", "loss_reduction", "budget_preset", "noise_1q", "noise_2q",
+                     "amplitude_damping", "readout_error"]
+    assert not spec.is_noisy and spec.iterations_budget is None
+    # A non-default v1 spec keeps its values too.
+    old = {"kind": "qnn", "schema_version": 1, "dataset": "wine", "n_qubits": 3, "optimizer": "spsa", "epochs": 7}
+    assert parse_spec("qnn", old) == QnnSpec(dataset="wine", n_qubits=3, optimizer="spsa", epochs=7)
+
+
+@pytest.mark.parametrize("preset", ["herbst_intended", "herbst_as_run"])
+@pytest.mark.parametrize("noisy", [False, True])
+def test_budget_presets_give_the_table(preset: str, noisy: bool) -> None:
+    table = {("herbst_intended", False): (500, 300, 150), ("herbst_as_run", False): (500, 150, 300),
+             ("herbst_intended", True): (250, 125, 75), ("herbst_as_run", True): (250, 75, 125)}
+    noise = {"noise_2q": 0.01} if noisy else {}
+    budgets = tuple(QnnSpec(optimizer=opt, budget_preset=preset, epochs=3, **noise).iterations_budget
+                    for opt in ("cobyla", "spsa", "nelder_mead"))
+    assert budgets == table[(preset, noisy)]
+    assert budgets == tuple(HERBST_BUDGETS[(preset, noisy)][o] for o in ("cobyla", "spsa", "nelder_mead"))
+    # Readout error alone is noise too; without a preset the budget is the epochs.
+    assert QnnSpec(optimizer="spsa", budget_preset=preset, readout_error=0.02).iterations_budget == table[
+        (preset, True)][1]
+    assert QnnSpec(optimizer="cobyla", epochs=3, **noise).iterations_budget == 3
+
+
+def test_v2_fields_round_trip_and_new_boundaries() -> None:
+    data = {"dataset": "banknote", "ansatz": "pauli_two_design", "entangler": "sqrt_iswap", "readout": "parity",
+            "input_activation": "tanh", "encoding": "zz_feature_map", "feature_map_entanglement": "sca",
+            "init": "normal_beta", "init_mode": "authors", "loss_log_base": "2", "loss_reduction": "sum",
+            "optimizer": "nelder_mead", "budget_preset": "herbst_as_run", "noise_1q": 0.2, "noise_2q": 0.0,
+            "amplitude_damping": 0.2, "readout_error": 0.5, "shots": 10}
+    spec = parse_spec("qnn", data)
+    assert QnnSpec.from_json(spec.to_json()) == spec
+    assert parse_spec("qnn", {"reduced_rotations": True}).reduced_rotations is True
+    assert parse_spec("qnn", {"dataset": "banknote", "n_qubits": 1, "readout": "all_z"}).readout == "all_z"
+    # Gate noise beyond the exact-simulation limit is allowed with shots (trajectories).
+    assert parse_spec("qnn", {"dataset": "digits", "n_qubits": 10, "noise_1q": 0.01, "shots": 100}).shots == 100
+    assert parse_spec("qnn", {"dataset": "digits", "n_qubits": 10, "readout_error": 0.01}).readout_error == 0.01
 
 
 def test_non_default_spec_round_trips() -> None:
@@ -110,7 +161,37 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
     ("test fraction negative", {"test_fraction": -0.1}, "test_fraction"),
     ("fractions leave too little training", {"validation_fraction": 0.4, "test_fraction": 0.45}, "test_fraction"),
     ("wrong kind", {"kind": "hypernet"}, "kind"),
-    ("wrong schema version", {"schema_version": 2}, "schema_version"),
+    ("wrong schema version", {"schema_version": 99}, "schema_version"),
+    ("schema version 0", {"schema_version": 0}, "schema_version"),
+    ("string schema version", {"schema_version": "2"}, "schema_version"),
+    # schema v2 fields
+    ("unknown ansatz", {"ansatz": "two_local"}, "ansatz"),
+    ("unknown entangler", {"entangler": "iswap"}, "entangler"),
+    ("string for bool", {"reduced_rotations": "yes"}, "reduced_rotations"),
+    ("int for bool", {"reduced_rotations": 1}, "reduced_rotations"),
+    ("reduced rotations on real_amplitudes", {"ansatz": "real_amplitudes", "reduced_rotations": True},
+     "reduced_rotations"),
+    ("unknown feature map pattern", {"feature_map_entanglement": "ring"}, "feature_map_entanglement"),
+    ("unknown activation", {"input_activation": "relu"}, "input_activation"),
+    ("parity with 3 classes", {"dataset": "iris", "readout": "parity"}, "readout"),
+    ("all_z with 6 classes", {"dataset": "glass", "n_qubits": 6, "readout": "all_z"}, "readout"),
+    ("parity on one qubit", {"dataset": "banknote", "n_qubits": 1, "readout": "parity"}, "readout"),
+    ("unknown init", {"init": "beta_mean"}, "init"),
+    ("unknown init mode", {"init_mode": "qiskit"}, "init_mode"),
+    ("log base 10", {"loss_log_base": "10"}, "loss_log_base"),
+    ("number for log base", {"loss_log_base": 2}, "loss_log_base"),
+    ("unknown reduction", {"loss_reduction": "median"}, "loss_reduction"),
+    ("unknown budget preset", {"budget_preset": "herbst"}, "budget_preset"),
+    ("budget preset with adam", {"budget_preset": "herbst_intended"}, "budget_preset"),
+    ("budget preset with sgd", {"optimizer": "sgd", "budget_preset": "herbst_as_run"}, "budget_preset"),
+    ("negative 1q noise", {"noise_1q": -0.01}, "noise_1q"),
+    ("1q noise above 0.2", {"noise_1q": 0.25}, "noise_1q"),
+    ("2q noise above 0.2", {"noise_2q": 0.3}, "noise_2q"),
+    ("damping above 0.2", {"amplitude_damping": 0.21}, "amplitude_damping"),
+    ("readout error above 0.5", {"readout_error": 0.6}, "readout_error"),
+    ("NaN noise", {"noise_2q": math.nan}, "noise_2q"),
+    ("exact gate noise on 9 qubits", {"dataset": "breast_cancer", "n_qubits": NOISE_EXACT_MAX_QUBITS + 1,
+                                      "noise_2q": 0.01}, "n_qubits"),
 ]
 
 
@@ -127,6 +208,20 @@ def test_bad_field_raises_spec_error_naming_it(data: dict[str, Any], field: str)
 def test_error_messages_say_what_is_allowed() -> None:
     with pytest.raises(SpecError, match=r"in \[1, 16\].*got 0"):
         parse_spec("qnn", {"n_qubits": 0})
+    with pytest.raises(SpecError, match="entangler: must be one of 'auto', 'cx', 'cz', 'sqrt_iswap', got 'iswap'"):
+        parse_spec("qnn", {"entangler": "iswap"})
+    with pytest.raises(SpecError, match=r"noise_1q: must be in \[0, 0.2\], got 0.25"):
+        parse_spec("qnn", {"noise_1q": 0.25})
+    with pytest.raises(SpecError, match=r"readout_error: must be in \[0, 0.5\]"):
+        parse_spec("qnn", {"readout_error": 0.6})
+    with pytest.raises(SpecError, match=r"binary tasks.*3 classes.*'z_per_class', 'mod_k'"):
+        parse_spec("qnn", {"readout": "all_z"})
+    with pytest.raises(SpecError, match=r"cobyla, nelder_mead, spsa only; use 'none' with optimizer 'adam'"):
+        parse_spec("qnn", {"budget_preset": "herbst_as_run"})
+    with pytest.raises(SpecError, match=r"n_qubits ≤ 8.*use shots > 0"):
+        parse_spec("qnn", {"dataset": "breast_cancer", "n_qubits": 9, "amplitude_damping": 0.01})
+    with pytest.raises(SpecError, match=r"schema_version: must be an integer in \[1, 2\] for 'qnn', got 99"):
+        parse_spec("qnn", {"schema_version": 99})
     with pytest.raises(SpecError, match="'banknote'"):
         parse_spec("qnn", {"dataset": "mnist"})
     with pytest.raises(SpecError, match="known fields: dataset, n_qubits"):

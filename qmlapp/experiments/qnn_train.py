@@ -1,13 +1,18 @@
 """Training engine of the ``qnn`` kind: data pipeline, QNN model, optimisers, final evaluation.
 
 ``run(spec, ctx)`` is the registered runner. The simulator is injected (``backend``); by default
-TensorFlow Quantum's qsim ops with adjoint gradients (:class:`~qmlapp.simulators.TfqBackend`).
+TensorFlow Quantum's qsim ops with adjoint gradients (:class:`~qmlapp.simulators.TfqBackend`), and
+for gate noise without shots the exact density-matrix simulator
+(:class:`~qmlapp.simulators.DensityMatrixBackend`; see :func:`default_backend`).
 
 Conventions recorded with every result:
 
-* loss: cross-entropy with the natural log, mean over samples, p clipped at 1e-10;
+* loss: cross-entropy, natural log or log₂ (``loss_log_base``), mean or sum over the samples
+  (``loss_reduction``), p clipped at 1e-10; the default is natural log and mean;
 * z_per_class readout: logits = ``LOGIT_SCALE`` · ⟨Z_c⟩ (a fixed constant, not trained), softmax;
   mod_k readout: p(c) = ⟨Σ_{k≡c mod K} |k⟩⟨k|⟩ with qubit 0 as least significant bit;
+  parity / all_z: p(1) = (1 − ⟨O⟩)/2 for O = Z₀Z₁ / ⊗Z (class 1 = odd parity of the measured bits);
+* noise (``qmlapp.noise``): channels after every gate; readout error folded into the observables;
 * mini-batches: the training rows are reshuffled every epoch and the last partial batch is padded
   to the full batch size with rows from the start of the permutation whose loss weight is 0, so the
   compiled step keeps one static shape and every row counts exactly once per epoch;
@@ -26,17 +31,24 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from qmlapp.circuits import LOGIT_SCALE, QnnCircuit, build_qnn_circuit, circuit_qasm, circuit_svg
+from qmlapp.circuits import (
+    LOGIT_SCALE,
+    PROBABILITY_READOUTS,
+    QnnCircuit,
+    build_qnn_circuit,
+    circuit_qasm,
+    circuit_svg,
+)
 from qmlapp.context import RunContext, json_safe
 from qmlapp.datasets import load_dataset
-from qmlapp.experiments.qnn import GRADIENT_OPTIMIZERS, QnnSpec
-from qmlapp.simulators import CompiledExpectation, Simulator, TfqBackend
+from qmlapp.experiments.qnn import GRADIENT_OPTIMIZERS, NOISE_EXACT_MAX_QUBITS, QnnSpec
+from qmlapp.noise import NoiseModel, add_gate_noise, fold_readout_error
+from qmlapp.simulators import CompiledExpectation, DensityMatrixBackend, Simulator, TfqBackend
 
 if TYPE_CHECKING:
     import tensorflow as tf
 
 P_FLOOR = 1e-10
-LOSS_CONVENTION = "cross-entropy, natural log, mean over samples, p clipped at 1e-10"
 EVAL_CHUNK = 128  # rows per forward call: TFQ gains nothing from larger batches (PERFORMANCE.md)
 MAX_LOGGED_POINTS = 100  # gradient-free runs log about this many metric points
 BETA_CLIP = 1e-6  # MinMax values are clipped into (0, 1) before the Beta fit
@@ -45,8 +57,38 @@ BETA_CLIP = 1e-6  # MinMax values are clipped into (0, 1) before the Beta fit
 SPSA_C, SPSA_GAMMA, SPSA_ALPHA, SPSA_CALIBRATION_DRAWS = 0.2, 0.101, 0.602, 25
 SCIPY_TOL = 0.1  # authors' tol for COBYLA (final trust radius) and Nelder–Mead (xatol)
 
-# Independent random streams derived from spec.seed (the split uses spec.seed directly).
-_STREAM_INIT, _STREAM_SHUFFLE, _STREAM_SPSA = 0, 1, 2
+# Independent random streams derived from spec.seed (the split uses spec.seed directly; stream 3
+# draws the pauli_two_design axes in qmlapp.circuits).
+_STREAM_INIT, _STREAM_SHUFFLE, _STREAM_SPSA, _STREAM_SHOTS = 0, 1, 2, 4
+
+
+@dataclass(frozen=True)
+class LossConvention:
+    """Cross-entropy ℓᵢ = −log_b max(p(yᵢ|xᵢ), 1e-10), reduced by mean or sum over the samples."""
+
+    log_base: str = "e"
+    reduction: str = "mean"
+
+    @classmethod
+    def of(cls, spec: QnnSpec) -> LossConvention:
+        return cls(spec.loss_log_base, spec.loss_reduction)
+
+    @property
+    def scale(self) -> float:
+        """Factor from natural-log terms to this base."""
+        return 1.0 if self.log_base == "e" else 1.0 / math.log(2)
+
+    def reduce(self, total: float, count: int) -> float:
+        """The loss of ``count`` samples whose (scaled) terms sum to ``total``."""
+        return total / count if self.reduction == "mean" else total
+
+    def describe(self) -> str:
+        log = "natural log" if self.log_base == "e" else "log2"
+        return f"cross-entropy, {log}, {self.reduction} over samples, p clipped at 1e-10"
+
+
+DEFAULT_LOSS = LossConvention()
+LOSS_CONVENTION = DEFAULT_LOSS.describe()  # v1 and the default: natural log, mean
 
 
 # --- data ---------------------------------------------------------------------------------------
@@ -104,6 +146,8 @@ def prepare_data(spec: QnnSpec) -> PreparedData:
     if scaler is not None:
         scaler.fit(x_train)
         x_train, x_val, x_test = (scaler.transform(x) for x in (x_train, x_val, x_test))
+    if spec.input_activation == "tanh":  # A′: activation of the scaled inputs before encoding
+        x_train, x_val, x_test = (np.tanh(x) for x in (x_train, x_val, x_test))
     return PreparedData(x_train, y_train, x_val, y_val, x_test, y_test, data.class_names, beta_source)
 
 
@@ -111,13 +155,21 @@ def _rng(seed: int, stream: int) -> np.random.Generator:
     return np.random.default_rng([seed, stream])
 
 
+AUTHORS_INIT = "U[0,1) for every init (authors' code: the chosen init was discarded, brief pitfall §5.2)"
+
+
 def initial_weights(spec: QnnSpec, n_parameters: int, beta_source: np.ndarray | None = None) -> np.ndarray:
     """The initial point for every optimiser (float64), seeded by ``spec.seed``.
 
-    uniform U[0, 2π); normal N(0, σ² = 1/depth); zeros; beta: Beta(a, b) fitted (loc 0, scale 1)
-    to all MinMax-scaled training values, then θ ~ Beta(a, b); constant: ``spec.init_constant``.
+    uniform U[0, 2π); normal N(0, σ² = 1/depth); zeros; constant: ``spec.init_constant``; the beta
+    family fits Beta(a, b) (loc 0, scale 1) to all MinMax-scaled training values, then beta: θ ~ Beta(a, b);
+    normal_beta: θ ~ N(μ, s) with μ = a/(a+b), s = √(ab/((a+b)²(a+b+1))) (the Beta's mean and std);
+    beta_mu: θ = μ. With ``init_mode`` 'authors' every init gives U[0, 1) (Qiskit-ML's default start,
+    which the authors' code used whatever it asked for).
     """
     rng = _rng(spec.seed, _STREAM_INIT)
+    if spec.init_mode == "authors":
+        return rng.uniform(0.0, 1.0, n_parameters)
     if spec.init == "uniform":
         return rng.uniform(0.0, 2 * math.pi, n_parameters)
     if spec.init == "normal":
@@ -126,13 +178,18 @@ def initial_weights(spec: QnnSpec, n_parameters: int, beta_source: np.ndarray | 
         return np.zeros(n_parameters)
     if spec.init == "constant":
         return np.full(n_parameters, spec.init_constant, dtype=np.float64)
-    if spec.init == "beta":
+    if spec.init in ("beta", "normal_beta", "beta_mu"):
         from scipy import stats
 
         if beta_source is None:
-            raise ValueError("init 'beta' needs the MinMax-scaled training values")
+            raise ValueError(f"init {spec.init!r} needs the MinMax-scaled training values")
         a, b, _, _ = stats.beta.fit(np.ravel(beta_source), floc=0.0, fscale=1.0)
-        return rng.beta(a, b, n_parameters)
+        if spec.init == "beta":
+            return rng.beta(a, b, n_parameters)
+        mu = a / (a + b)
+        if spec.init == "beta_mu":
+            return np.full(n_parameters, mu, dtype=np.float64)
+        return rng.normal(mu, math.sqrt(a * b / ((a + b) ** 2 * (a + b + 1))), n_parameters)
     raise ValueError(f"unknown init {spec.init!r}")
 
 
@@ -140,11 +197,13 @@ def initial_weights(spec: QnnSpec, n_parameters: int, beta_source: np.ndarray | 
 
 
 def class_log_probs(expectations: tf.Tensor, readout: str) -> tf.Tensor:
-    """Log class probabilities (batch, K) from readout expectations (batch, K)."""
+    """Natural-log class probabilities (batch, K) from readout expectations (batch, K)."""
     import tensorflow as tf
 
     if readout == "z_per_class":
         return tf.nn.log_softmax(LOGIT_SCALE * expectations, axis=-1)
+    if readout not in PROBABILITY_READOUTS:
+        raise ValueError(f"unknown readout {readout!r}")
     return tf.math.log(tf.maximum(expectations, P_FLOOR))
 
 
@@ -164,7 +223,8 @@ class QnnModel:
 
     ``train_step(x, y, mask)`` takes data-symbol values (batch, n_data) float32, labels (batch,)
     int32 and per-row loss weights (batch,) float32 at the static ``batch_size``; it returns the
-    weighted mean loss and the class log-probabilities before the update.
+    loss of the rows with weight (weighted mean or sum, in the ``loss`` convention) and the natural-log
+    class probabilities before the update.
     """
 
     def __init__(
@@ -174,10 +234,12 @@ class QnnModel:
         weights: np.ndarray,
         batch_size: int | None = None,
         optimizer: Any | None = None,
+        loss: LossConvention = DEFAULT_LOSS,
     ) -> None:
         import tensorflow as tf
 
         self.qnn = qnn
+        self.loss = loss
         self.compiled = compiled
         self.n_data = len(qnn.data_symbols)
         self.batch_size = batch_size
@@ -191,6 +253,7 @@ class QnnModel:
         tf_call = compiled.tf_call
         readout = qnn.readout
         weights_var = self.weights
+        scale, mean = loss.scale, loss.reduction == "mean"
 
         def step(x: tf.Tensor, y: tf.Tensor, mask: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
             with tf.GradientTape() as tape:
@@ -198,7 +261,11 @@ class QnnModel:
                 expectations = tf_call(tf.concat([x, tiled], axis=1))
                 log_probs = class_log_probs(expectations, readout)
                 nll = -tf.gather(log_probs, y, axis=1, batch_dims=1)
-                loss = tf.reduce_sum(mask * nll) / tf.reduce_sum(mask)
+                loss = tf.reduce_sum(mask * nll)
+                if scale != 1.0:
+                    loss = loss * scale
+                if mean:
+                    loss = loss / tf.reduce_sum(mask)
             grad = tape.gradient(loss, weights_var)
             optimizer.apply_gradients([(grad, weights_var)])
             return loss, log_probs
@@ -233,10 +300,15 @@ class Scores:
     predictions: np.ndarray
 
 
-def score(log_probs: np.ndarray, y: np.ndarray) -> Scores:
+def score(log_probs: np.ndarray, y: np.ndarray, loss: LossConvention = DEFAULT_LOSS) -> Scores:
+    """Loss (in the ``loss`` convention), accuracy and predictions from natural-log class probabilities."""
     nll = -log_probs[np.arange(len(y)), y]
     pred = np.argmax(log_probs, axis=1)
-    return Scores(float(np.mean(nll)), float(np.mean(pred == y)), pred)
+    if loss == DEFAULT_LOSS:
+        value = float(np.mean(nll))  # v1's exact arithmetic
+    else:
+        value = loss.reduce(float(np.sum(nll)) * loss.scale, len(y))
+    return Scores(value, float(np.mean(pred == y)), pred)
 
 
 # --- optimisers ---------------------------------------------------------------------------------
@@ -277,6 +349,7 @@ def _train_gradient(
         perm = rng.permutation(n)
         order = np.concatenate([perm, perm[:pad]])
         nll_sum, correct = 0.0, 0
+        mean = model.loss.reduction == "mean"
         for b in range(n_batches):
             trace.ctx.check_cancelled()
             idx = order[b * batch:(b + 1) * batch]
@@ -284,9 +357,9 @@ def _train_gradient(
             loss, log_probs = model.train_step(x[idx], y32[idx], m)
             lp = log_probs.numpy()
             real = m > 0
-            nll_sum += float(loss.numpy()) * float(m.sum())
+            nll_sum += float(loss.numpy()) * float(m.sum()) if mean else float(loss.numpy())
             correct += int(np.sum(np.argmax(lp[real], axis=1) == y[idx][real]))
-        trace.log(epoch, nll_sum / n, correct / n, None)
+        trace.log(epoch, nll_sum / n if mean else nll_sum, correct / n, None)
     return {"epochs_run": spec.epochs, "steps_per_epoch": n_batches, "batch_size": batch,
             "padded_rows_per_epoch": pad}
 
@@ -296,6 +369,7 @@ class _Objective:
 
     def __init__(self, model: QnnModel, x: np.ndarray, y: np.ndarray, ctx: RunContext) -> None:
         self.model, self.x, self.y, self.ctx = model, x, y, ctx
+        self.loss = model.loss
         self.evaluations = 0
         self._cache: dict[bytes, Scores] = {}
 
@@ -304,7 +378,7 @@ class _Objective:
         if key not in self._cache:
             if len(self._cache) > 64:
                 self._cache.clear()
-            self._cache[key] = score(self.model.log_probs(self.x, w), self.y)
+            self._cache[key] = score(self.model.log_probs(self.x, w), self.y, self.loss)
         return self._cache[key]
 
     def __call__(self, w: np.ndarray) -> float:
@@ -317,30 +391,35 @@ def _log_every(total: int) -> int:
     return max(1, total // MAX_LOGGED_POINTS)
 
 
+def nelder_mead_fatol(loss: LossConvention, n_samples: int) -> float:
+    """The authors' Nelder–Mead tol 0.1 was on a log₂ loss summed over the samples; the same stopping
+    rule on our loss convention (brief §5.4). xatol is in parameter space and needs no rescaling."""
+    fatol = SCIPY_TOL * (math.log(2) if loss.log_base == "e" else 1.0)
+    return fatol / n_samples if loss.reduction == "mean" else fatol
+
+
 def _train_scipy(
-    spec: QnnSpec, w0: np.ndarray, objective: _Objective, trace: _Trace
+    spec: QnnSpec, w0: np.ndarray, objective: _Objective, trace: _Trace, budget: int
 ) -> tuple[np.ndarray, dict[str, Any]]:
     from scipy.optimize import minimize
 
-    every = _log_every(spec.epochs)
+    every = _log_every(budget)
     iteration = 0
 
     def callback(xk: np.ndarray) -> None:
         nonlocal iteration
         iteration += 1  # COBYLA calls back once per evaluation, Nelder–Mead once per iteration
-        if iteration % every == 0 or iteration == spec.epochs:
+        if iteration % every == 0 or iteration == budget:
             s = objective.scores(xk)
             trace.log(iteration, s.loss, s.accuracy, xk)
 
     if spec.optimizer == "cobyla":
         res = minimize(objective, w0, method="COBYLA", tol=SCIPY_TOL,
-                       options={"maxiter": spec.epochs}, callback=callback)
+                       options={"maxiter": budget}, callback=callback)
     else:
-        # The authors' tol 0.1 was on a summed log2 loss; rescale fatol to the same stopping rule
-        # on our mean natural-log loss (brief §5.4); xatol is in parameter space and unaffected.
-        fatol = SCIPY_TOL * math.log(2) / len(objective.y)
+        fatol = nelder_mead_fatol(objective.loss, len(objective.y))
         res = minimize(objective, w0, method="Nelder-Mead", callback=callback,
-                       options={"maxiter": spec.epochs, "adaptive": True, "xatol": SCIPY_TOL, "fatol": fatol})
+                       options={"maxiter": budget, "adaptive": True, "xatol": SCIPY_TOL, "fatol": fatol})
     w = np.asarray(res.x, dtype=np.float64)
     if trace.last_logged != iteration or iteration == 0:
         s = objective.scores(w)
@@ -389,20 +468,20 @@ def spsa_minimize(
 
 
 def _train_spsa(
-    spec: QnnSpec, w0: np.ndarray, objective: _Objective, trace: _Trace
+    spec: QnnSpec, w0: np.ndarray, objective: _Objective, trace: _Trace, budget: int
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    every = _log_every(spec.epochs)
+    every = _log_every(budget)
 
     def on_iteration(k: int, x: np.ndarray) -> None:
-        if k % every == 0 or k == spec.epochs:
+        if k % every == 0 or k == budget:
             s = objective.scores(x)  # monitoring only, not counted as an optimiser evaluation
             trace.log(k, s.loss, s.accuracy, x)
 
     # learning_rate is SPSA's calibrated gain: the target size of the first step per parameter
     # (Qiskit's default target is 2π/10 ≈ 0.63).
-    w, info = spsa_minimize(objective, w0, spec.epochs, spec.learning_rate, _rng(spec.seed, _STREAM_SPSA),
+    w, info = spsa_minimize(objective, w0, budget, spec.learning_rate, _rng(spec.seed, _STREAM_SPSA),
                             on_iteration)
-    info.update(iterations=spec.epochs, n_evaluations=objective.evaluations,
+    info.update(iterations=budget, n_evaluations=objective.evaluations,
                 spsa_target_magnitude=spec.learning_rate)
     return w, info
 
@@ -429,6 +508,40 @@ def _labels(result: dict[str, Any]) -> dict[str, str]:
     return {k: "simulated" if k in _SIMULATED else "computed" for k, v in result.items() if numeric(v)}
 
 
+_READOUT_CONVENTIONS = {
+    "z_per_class": f"softmax({LOGIT_SCALE:g}·⟨Z_c⟩), fixed scale",
+    "mod_k": "p(c) = Σ_{k ≡ c mod K} P(k), qubit 0 = least significant bit",
+    "parity": "O = Z0·Z1, p(1) = (1 − ⟨O⟩)/2: class 1 = odd parity of bits 0 and 1",
+    "all_z": "O = Z on every qubit, p(1) = (1 − ⟨O⟩)/2: class 1 = odd parity of all bits",
+}
+
+
+def default_backend(spec: QnnSpec) -> Simulator:
+    """The simulator of a run: TFQ's qsim state vectors when there is no gate noise; with gate noise
+    the density-matrix simulator (exact, or sampled from the exact distribution for gradient-free
+    optimisers), except for shots with adam/sgd or more than ``NOISE_EXACT_MAX_QUBITS`` qubits, which
+    run as TFQ noisy trajectories, one per shot, with parameter-shift gradients."""
+    if spec.has_gate_noise and spec.n_qubits <= NOISE_EXACT_MAX_QUBITS and (
+            spec.shots == 0 or spec.optimizer not in GRADIENT_OPTIMIZERS):
+        return DensityMatrixBackend(seed=int(_rng(spec.seed, _STREAM_SHOTS).integers(2**63)))
+    return TfqBackend()
+
+
+def _noise_simulation(noise: NoiseModel, compiled: CompiledExpectation) -> str:
+    """How the noise of a run was simulated, in words."""
+    if noise.is_noiseless:
+        return "none (noiseless)"
+    if not noise.has_gate_noise:
+        return "readout error applied to the observables; noiseless state-vector simulation"
+    trajectories = int(getattr(compiled, "trajectories", 0))
+    if trajectories:
+        return f"Monte-Carlo trajectories on TFQ's noisy qsim backend, {trajectories} per expectation"
+    shots = int(getattr(compiled, "repetitions", 0))
+    if shots:
+        return f"exact density-matrix simulation, {shots} shots per row sampled from it (seeded)"
+    return "exact density-matrix simulation"
+
+
 def run(spec: QnnSpec, ctx: RunContext, backend: Simulator | None = None) -> dict[str, Any]:
     """Train and evaluate one QNN configuration; returns a JSON-safe result dict.
 
@@ -442,22 +555,28 @@ def run(spec: QnnSpec, ctx: RunContext, backend: Simulator | None = None) -> dic
     data = prepare_data(spec)
     n_classes = len(data.class_names)
     qnn = build_qnn_circuit(spec, n_classes)
-    backend = backend if backend is not None else TfqBackend()
-    compiled = backend.compile(qnn.circuit, qnn.symbols, qnn.operators, repetitions=spec.shots)
+    noise = NoiseModel.from_spec(spec)
+    circuit = add_gate_noise(qnn.circuit, noise)
+    operators = fold_readout_error(qnn.operators, noise.readout_error)
+    backend = backend if backend is not None else default_backend(spec)
+    compiled = backend.compile(circuit, qnn.symbols, operators, repetitions=spec.shots)
     w0 = initial_weights(spec, len(qnn.weight_symbols), data.beta_source)
+    loss = LossConvention.of(spec)
 
     x_train, x_val, x_test = (qnn.data_values(x) for x in (data.x_train, data.x_val, data.x_test))
     gradient = spec.optimizer in GRADIENT_OPTIMIZERS
     batch = min(spec.batch_size, len(x_train))
     model = QnnModel(qnn, compiled, w0, batch_size=batch if gradient else None,
-                     optimizer=make_optimizer(spec.optimizer, spec.learning_rate) if gradient else None)
+                     optimizer=make_optimizer(spec.optimizer, spec.learning_rate) if gradient else None, loss=loss)
 
     def evaluate_val(weights: np.ndarray | None) -> Scores:
-        return score(model.log_probs(x_val, weights), data.y_val)
+        return score(model.log_probs(x_val, weights), data.y_val, loss)
 
     initial_val = evaluate_val(w0)
     ctx.progress(0.05, f"training with {spec.optimizer} ({len(w0)} parameters)")
-    trace = _Trace(ctx, spec.epochs, "epoch" if gradient else "iteration", evaluate_val)
+    budget = spec.epochs if gradient else spec.iterations_budget
+    assert budget is not None
+    trace = _Trace(ctx, budget, "epoch" if gradient else "iteration", evaluate_val)
     train_started = time.perf_counter()
     if gradient:
         info = _train_gradient(spec, model, x_train, data.y_train, trace)
@@ -465,19 +584,22 @@ def run(spec: QnnSpec, ctx: RunContext, backend: Simulator | None = None) -> dic
     else:
         objective = _Objective(model, x_train, data.y_train, ctx)
         trainer = _train_spsa if spec.optimizer == "spsa" else _train_scipy
-        weights, info = trainer(spec, w0, objective, trace)
+        weights, info = trainer(spec, w0, objective, trace, budget)
     train_time = time.perf_counter() - train_started
 
     ctx.progress(0.96, "evaluating")
-    train = score(model.log_probs(x_train, weights), data.y_train)
-    val = score(model.log_probs(x_val, weights), data.y_val)
-    test = score(model.log_probs(x_test, weights), data.y_test)
+    train = score(model.log_probs(x_train, weights), data.y_train, loss)
+    val = score(model.log_probs(x_val, weights), data.y_val, loss)
+    test = score(model.log_probs(x_test, weights), data.y_test, loss)
     labels = list(range(n_classes))
 
+    # The ideal circuit: channels have no QASM form and would crowd the drawing; the noise is in the result.
     ctx.save_artifact("circuit.svg", circuit_svg(qnn.circuit), "image/svg+xml")
     x_rep = data.x_train.mean(axis=0)
     header = (f"QML Explorer qnn circuit with trained weights; input = mean of the scaled training "
               f"features x = [{', '.join(f'{v:.6g}' for v in x_rep)}]")
+    if not noise.is_noiseless:
+        header += f"\nnoise (not in this file): {noise.describe()}"
     qasm = circuit_qasm(qnn.circuit, qnn.resolver(x_rep, weights), header)
     ctx.save_artifact("circuit.qasm", qasm, "text/plain")
 
@@ -504,12 +626,23 @@ def run(spec: QnnSpec, ctx: RunContext, backend: Simulator | None = None) -> dic
         "n_test": len(x_test),
         "initial_weights": w0,
         "weights": weights,
-        "loss_convention": LOSS_CONVENTION,
-        "readout_convention": (f"softmax({LOGIT_SCALE:g}·⟨Z_c⟩), fixed scale" if spec.readout == "z_per_class"
-                               else "p(c) = Σ_{k ≡ c mod K} P(k), qubit 0 = least significant bit"),
+        "init_mode": spec.init_mode,
+        "init_effective": AUTHORS_INIT if spec.init_mode == "authors" else spec.init,
+        "loss_convention": loss.describe(),
+        "readout_convention": _READOUT_CONVENTIONS[spec.readout],
         "logit_scale": LOGIT_SCALE if spec.readout == "z_per_class" else None,
+        "entangler": qnn.entangler,
+        "pauli_two_design_axes": [list(layer) for layer in qnn.rotation_axes] or None,
+        "budget_preset": spec.budget_preset,
+        "iterations_budget": None if gradient else budget,
         "backend": getattr(backend, "name", type(backend).__name__),
         "shots": spec.shots,
+        "noisy": not noise.is_noiseless,
+        **spec.noise_settings(),
+        "noise_model": noise.describe(),
+        "noise_simulation": _noise_simulation(noise, compiled),
+        "trajectories": int(getattr(compiled, "trajectories", 0)),
+        "differentiator": getattr(compiled, "differentiator_name", None) if gradient else None,
         **info,
         "train_time_s": train_time,
         "wall_time_s": time.perf_counter() - started,
