@@ -19,6 +19,7 @@ TensorFlow is imported lazily, inside :class:`TfqBackend`, so that importing thi
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -31,7 +32,9 @@ from qmlapp.noise import has_channels
 if TYPE_CHECKING:
     import tensorflow as tf
 
-TF_THREADS = 2  # the target machines have 2 cores; TFQ spreads a batch over the intra-op pool
+# The target machines have 2 cores; TFQ spreads a batch over the intra-op pool. Several worker
+# processes on one machine should split the cores instead (QMLAPP_TF_THREADS=1 each for 2 workers).
+TF_THREADS = int(os.environ.get("QMLAPP_TF_THREADS") or 2)
 # Trajectories per expectation when a noisy circuit is evaluated without shots on TFQ's noisy backend
 # (standard error ≲ 1/√1000 ≈ 0.03 on a ±1 observable; ~35 µs per trajectory at 4 qubits, measured).
 DEFAULT_TRAJECTORIES = 1000

@@ -259,6 +259,8 @@ def serve_workers(settings: Settings, concurrency: int = 1, parent_pid: int | No
         w.serve()
         return
     mp = multiprocessing.get_context("spawn")  # TF is not fork-safe
+    # Each process gets its share of the cores; oversubscribed TF thread pools slow everyone down.
+    os.environ.setdefault("QMLAPP_TF_THREADS", str(max(1, (os.cpu_count() or 1) // concurrency)))
 
     def spawn(i: int) -> multiprocessing.process.BaseProcess:
         proc = mp.Process(target=_worker_process, args=(settings, os.getpid()), name=f"qmlapp-worker-{i}")

@@ -14,10 +14,13 @@ from qmlapp.specs import Param, SpecError
 from qmlapp.ui.common import get_storage
 
 QNN_GROUPS = (
-    ("Data", ("dataset", "reduction", "n_qubits", "scaling", "validation_fraction", "test_fraction")),
-    ("Circuit", ("encoding", "ansatz", "entanglement", "depth", "readout")),
-    ("Training", ("optimizer", "learning_rate", "epochs", "batch_size", "init", "init_constant", "shots",
-                  "seed")),
+    ("Data", ("dataset", "reduction", "n_qubits", "scaling", "input_activation", "validation_fraction",
+              "test_fraction")),
+    ("Circuit", ("encoding", "feature_map_entanglement", "ansatz", "entanglement", "entangler",
+                 "reduced_rotations", "depth", "readout")),
+    ("Training", ("optimizer", "learning_rate", "epochs", "budget_preset", "batch_size", "init", "init_constant",
+                  "init_mode", "loss_log_base", "loss_reduction", "seed")),
+    ("Noise and shots", ("shots", "noise_1q", "noise_2q", "amplitude_damping", "readout_error")),
 )
 
 

@@ -53,6 +53,11 @@ def _results_block(run: services.RunRecord) -> None:
                          "provenance": labels.get(key, "computed")})
     if rows:
         st.dataframe(pd.DataFrame(rows), hide_index=True)
+    if result.get("noisy"):
+        st.caption(f"Noise (simulated): {result.get('noise_model')} — {result.get('noise_simulation')}.")
+    if result.get("init_mode") == "authors":
+        st.caption("Initialisation in the authors' behaviour: the chosen init had no effect and training "
+                   "started from U[0,1), reproducing the bug in the original code.")
     cm = confusion_info(result)
     if cm is not None:
         st.plotly_chart(plot_confusion_matrix(cm), key=f"cm_{run.id}")
