@@ -279,7 +279,17 @@ def _wait_sweep(storage: Storage, sweep_id: int, settings: Settings, quiet: bool
 def cmd_sweep(args: argparse.Namespace, settings: Settings) -> int:
     from qmlapp import sweeps
 
-    spec = sweeps.SweepSpec.from_dict(_read_spec(args.spec))  # validated before anything is stored
+    if (args.spec is None) == (args.preset is None):
+        raise CliError("sweep: give exactly one of --spec FILE or --preset NAME")
+    if args.preset is not None:
+        from qmlapp.presets import PRESETS
+
+        if args.preset not in PRESETS:
+            raise SpecError("preset", f"unknown preset {args.preset!r}; presets: {', '.join(PRESETS)}")
+        data = PRESETS[args.preset].definition
+    else:
+        data = _read_spec(args.spec)
+    spec = sweeps.SweepSpec.from_dict(data)  # validated before anything is stored
     storage = _storage(settings)
     sweep = sweeps.create_sweep(storage, spec, workers=max(1, len(services.alive_workers(storage))))
     if args.wait:
@@ -349,7 +359,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_submit)
 
     p = sub.add_parser("sweep", help="start a hyperparameter sweep from a sweep JSON file")
-    p.add_argument("--spec", required=True, help="sweep JSON file (base, space, sampler, n_trials, ...), or -")
+    p.add_argument("--spec", help="sweep JSON file (base, space, sampler, n_trials, ...), or -")
+    p.add_argument("--preset", help="a built-in study instead of a file (see the Sweeps page)")
     p.add_argument("--wait", action="store_true", help="wait for the end (runs trials here if no worker is alive)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_sweep)

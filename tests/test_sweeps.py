@@ -188,3 +188,19 @@ def test_a_fresh_worker_picks_up_a_stored_sweep(storage: Storage, processes: Any
              interval=0.5, details=processes.logs)
     assert storage.get_sweep(sweep.id).status == SUCCEEDED
     assert proc.poll() is None
+
+
+def test_cli_sweep_needs_one_source_and_a_known_preset(cli: Any, storage: Storage) -> None:
+    code, out, err = cli("sweep", "--preset", "nope", "--json")
+    assert code == 2 and out == "" and "preset" in err and "banknote_design_study" in err
+    code, _, err = cli("sweep", "--json")
+    assert code == 2 and "--spec" in err and "--preset" in err
+    assert storage.list_sweeps() == []
+
+
+def test_presets_are_valid_sweeps() -> None:
+    from qmlapp.presets import PRESETS
+
+    for preset in PRESETS.values():
+        spec = sweeps.SweepSpec.from_dict(preset.definition)
+        assert spec.effective_trials() >= 20 and len(spec.space) >= 4
