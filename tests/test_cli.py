@@ -192,3 +192,21 @@ def test_unknown_run_id_gives_a_clear_error(cli: Callable[..., CliResult], stora
 def test_bad_worker_concurrency(cli: Callable[..., CliResult]) -> None:
     code, out, err = cli("worker", "--concurrency", "0")
     assert code == 2 and out == "" and "--concurrency" in err and "Traceback" not in err
+
+
+def test_export_round_trip_reproduces_the_run(finished: tuple[str, dict[str, Any]], tmp_path: Path) -> None:
+    """A run is fully described by its exported spec: resubmitting it gives identical results."""
+    url, first = finished
+    code, out, err = run_cli(url, "export", str(first["id"]), "--format", "json")
+    assert code == 0, err
+    exported = json.loads(out)
+    spec_file = tmp_path / "spec.json"
+    spec_file.write_text(json.dumps(exported["spec"]))
+    code, out, err = run_cli(url, "submit", "qnn", "--spec", str(spec_file), "--wait", "--json", timeout=300)
+    assert code == 0, err
+    again = one_json_object(out)
+    assert again["id"] != first["id"] and again["spec"] == first["spec"]
+    for key in ("val_accuracy", "test_accuracy", "test_f1"):
+        assert again["result"][key] == first["result"][key]
+    code, out, _ = run_cli(url, "export", str(again["id"]), "--format", "json")
+    assert json.loads(out)["metrics"] == exported["metrics"]  # the whole learning curve, bit for bit
