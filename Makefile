@@ -10,6 +10,8 @@ $(STAMP): requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (TensorFlow Quantum has no wheel for other versions); set PYTHON=/path/to/python3.11")'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@# put the repository on the venv's path so `.venv/bin/python -m qmlapp` works from any directory
+	@$(BIN)/python -c 'import site, pathlib; pathlib.Path(site.getsitepackages()[0], "qmlapp-repo.pth").write_text("$(CURDIR)\n")'
 	@touch $(STAMP)
 
 venv: $(STAMP)
