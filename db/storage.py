@@ -461,6 +461,21 @@ class Storage:
         with self._session() as s:
             return [MetricPoint(int(st), n, float(v)) for st, n, v in s.execute(q)]
 
+    def get_metric_series(self, run_ids: Sequence[int], name: str) -> dict[int, tuple[list[int], list[float]]]:
+        """One metric for many runs in one query: run id -> (steps, values)."""
+        if not run_ids:
+            return {}
+        q = (sa.select(Metric.run_id, Metric.step, Metric.value)
+             .where(Metric.run_id.in_(list(run_ids)), Metric.name == name)
+             .order_by(Metric.run_id, Metric.step, Metric.id))
+        out: dict[int, tuple[list[int], list[float]]] = {}
+        with self._session() as s:
+            for run_id, step, value in s.execute(q):
+                steps, values = out.setdefault(int(run_id), ([], []))
+                steps.append(int(step))
+                values.append(float(value))
+        return out
+
     # --- artifacts -----------------------------------------------------------------------------
     def save_artifact(self, run_id: int, name: str, media_type: str, content: bytes) -> None:
         with self._session(write=True) as s:

@@ -23,8 +23,6 @@ WORKER_ALIVE_WITHIN_S = 15.0
 _VERSIONED = ("tensorflow", "tensorflow-quantum", "tf-keras", "cirq-core", "qsimcirq", "numpy", "scipy",
               "scikit-learn", "sympy", "optuna", "SQLAlchemy")
 
-__all__ = ["RunDetail", "SpecError", "StorageError", "software_versions", "submit_run"]
-
 
 def software_versions() -> dict[str, str]:
     """Versions of everything that can change a result (read from metadata; imports nothing heavy)."""
@@ -121,7 +119,12 @@ def cancel_run(storage: Storage, run_id: int) -> RunRecord:
 def export_run(storage: Storage, run_id: int, fmt: str) -> str:
     """A run as one JSON document (record, spec, versions, result, metrics, artifact list) or CSV of
     its metric series (long format: step, name, value)."""
-    detail = run_detail(storage, run_id)
+    return export_detail(run_detail(storage, run_id), fmt)
+
+
+def export_detail(detail: RunDetail, fmt: str) -> str:
+    """:func:`export_run` for a run already loaded (pages have it in hand)."""
+    run_id = detail.run.id
     if fmt == "json":
         doc = detail.run.to_dict()
         doc["metrics"] = {name: {"step": s, "value": v} for name, (s, v) in detail.series().items()}

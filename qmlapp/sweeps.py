@@ -379,9 +379,10 @@ def trial_rows(storage: Storage, sweep_id: int, spec: SweepSpec | None = None) -
 
 
 def compute_summary(storage: Storage, sweep_id: int, spec: SweepSpec, study: Any | None = None, *,
-                    with_importance: bool = False) -> dict[str, Any]:
-    """Counts, the best configuration and, when asked (it takes seconds on big sweeps), fANOVA importance."""
-    rows = trial_rows(storage, sweep_id, spec)
+                    with_importance: bool = False, rows: list[TrialRow] | None = None) -> dict[str, Any]:
+    """Counts, the best configuration and, when asked (it takes seconds on big sweeps), fANOVA importance.
+    Pass ``rows`` when the caller already has :func:`trial_rows`."""
+    rows = trial_rows(storage, sweep_id, spec) if rows is None else rows
     complete = [r for r in rows if r.state == "complete" and r.value is not None]
     invalid = 0
     if study is not None:
@@ -453,11 +454,11 @@ def resume_sweep(storage: Storage, sweep_id: int, *, workers: int = 1) -> SweepR
     return storage.get_sweep(sweep_id)
 
 
-def sweep_json(storage: Storage, sweep_id: int) -> dict[str, Any]:
+def sweep_json(storage: Storage, sweep_id: int, rows: list[TrialRow] | None = None) -> dict[str, Any]:
     """The CLI's ``sweep --json`` object: id, status, n_trials, n_succeeded, best, importance."""
     sweep = storage.get_sweep(sweep_id)
     spec = load_spec(sweep)
-    summary = sweep.summary or compute_summary(storage, sweep_id, spec)
+    summary = sweep.summary or compute_summary(storage, sweep_id, spec, rows=rows)
     best = summary.get("best")
     return {"id": sweep.id, "name": sweep.name, "status": sweep.status, "message": sweep.message,
             "n_trials": summary["n_trials"], "n_succeeded": summary["n_succeeded"],

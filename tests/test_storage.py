@@ -503,3 +503,15 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("QMLAPP_STALE_AFTER_S", "soon")
     with pytest.raises(SystemExit, match="QMLAPP_STALE_AFTER_S"):
         Settings.from_env()
+
+
+def test_get_metric_series_reads_one_metric_of_many_runs(storage: Storage) -> None:
+    a = storage.create_run("qnn", {})
+    b = storage.create_run("qnn", {})
+    c = storage.create_run("qnn", {})
+    storage.add_metrics(a.id, [(2, "val_accuracy", 0.6), (1, "val_accuracy", 0.5), (1, "train_loss", 9.0)])
+    storage.add_metrics(b.id, [(1, "val_accuracy", 0.7)])
+    storage.add_metrics(c.id, [(1, "val_accuracy", 0.1)])
+    series = storage.get_metric_series([a.id, b.id], "val_accuracy")
+    assert series == {a.id: ([1, 2], [0.5, 0.6]), b.id: ([1], [0.7])}
+    assert storage.get_metric_series([], "val_accuracy") == {}

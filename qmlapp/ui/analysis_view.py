@@ -10,7 +10,7 @@ from typing import Any
 import streamlit as st
 
 from db import Storage
-from qmlapp import analysis, plots, services, sweeps
+from qmlapp import analysis, plots, sweeps
 from qmlapp.plots import study as study_plots
 
 METHOD_LABELS = {"fanova": "fANOVA (random-forest surrogate)", "ped_anova": "PED-ANOVA (top-quantile densities)"}
@@ -68,15 +68,11 @@ def render_analysis(trials: Sequence[analysis.Trial], space: analysis.SearchSpac
 
 def sweep_trials(storage: Storage, rows: Sequence[sweeps.TrialRow], curve_metric: str) -> list[analysis.Trial]:
     """Complete sweep trials (mean over repeats) with the first repeat's learning curve."""
-    out = []
-    for row in rows:
-        if row.state != "complete":
-            continue
-        series = services.run_detail(storage, row.run_ids[0]).series()
-        curves = {curve_metric: series[curve_metric]} if curve_metric in series else None
-        out.append(analysis.Trial(row.run_ids[0], row.params, row.value, "succeeded", curves,
-                                  f"trial {row.number}"))
-    return out
+    complete = [r for r in rows if r.state == "complete"]
+    series = storage.get_metric_series([r.run_ids[0] for r in complete], curve_metric)
+    return [analysis.Trial(r.run_ids[0], r.params, r.value, "succeeded",
+                           {curve_metric: series[r.run_ids[0]]} if r.run_ids[0] in series else None,
+                           f"trial {r.number}") for r in complete]
 
 
 def render_sweep_analysis(storage: Storage, spec: sweeps.SweepSpec, rows: Sequence[sweeps.TrialRow], *,
@@ -93,7 +89,8 @@ def render_sweep_analysis(storage: Storage, spec: sweeps.SweepSpec, rows: Sequen
 def render_selection_analysis(storage: Storage, runs: Sequence[Any], *, key: str) -> None:
     """Importance and effects over hand-picked runs: the space is what differs between them."""
     objective = st.selectbox("objective", list(sweeps.OBJECTIVES), key=f"{key}_objective")
-    curves = {r.id: services.run_detail(storage, r.id).series() for r in runs}
+    series = storage.get_metric_series([r.id for r in runs], "val_accuracy")
+    curves = {run_id: {"val_accuracy": s} for run_id, s in series.items()}
     trials = analysis.trials_from_runs(runs, objective, curves)
     space = analysis.infer_space([t.params for t in trials])
     if not len(space):

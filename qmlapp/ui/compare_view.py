@@ -63,7 +63,7 @@ def compare_page() -> None:
         if only_diff else frame
     st.markdown(f"**Results (simulated) and specs** — {n_diff} spec field(s) differ")
     st.dataframe(shown, key=f"{KEY}_table")
-    export = [json.loads(services.export_run(storage, d.run.id, "json")) for d in details]
+    export = [json.loads(services.export_detail(d, "json")) for d in details]
     e1, e2 = st.columns(2)
     e1.download_button("⬇ selection (JSON: records, specs, metrics)", json.dumps(export, indent=2),
                        file_name="comparison.json", mime="application/json", key=f"{KEY}_exj")

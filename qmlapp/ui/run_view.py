@@ -8,7 +8,7 @@ import json
 import pandas as pd
 import streamlit as st
 
-from db import StorageError
+from db import RunRecord, StorageError
 from qmlapp import services
 from qmlapp.plots import confusion_info, learning_curves_info, plot_confusion_matrix, plot_curves
 from qmlapp.ui.common import LIVE_REFRESH_S, STATUS_ICON, get_storage
@@ -25,7 +25,7 @@ RESULT_LABELS = {
 }
 
 
-def _status_block(run: services.RunRecord) -> None:
+def _status_block(run: RunRecord) -> None:
     icon = STATUS_ICON.get(run.status, "")
     st.markdown(f"#### {icon} Run {run.id} · {run.name}")
     st.caption(f"kind `{run.kind}` · seed {run.seed} · attempt {run.attempts} · "
@@ -42,7 +42,7 @@ def _status_block(run: services.RunRecord) -> None:
         st.warning(run.message or "cancelled")
 
 
-def _results_block(run: services.RunRecord) -> None:
+def _results_block(run: RunRecord) -> None:
     result = run.result or {}
     labels = result.get("labels", {})
     rows = []
@@ -111,9 +111,9 @@ def render_run(run_id: int) -> None:
                 _results_block(run)
             _artifacts_block(run.id, detail.artifacts)
             c1, c2 = st.columns(2)
-            c1.download_button("⬇ export run (JSON)", services.export_run(storage, run.id, "json"),
+            c1.download_button("⬇ export run (JSON)", services.export_detail(detail, "json"),
                                file_name=f"run{run.id}.json", mime="application/json", key=f"exj_{run.id}")
-            c2.download_button("⬇ metrics (CSV)", services.export_run(storage, run.id, "csv"),
+            c2.download_button("⬇ metrics (CSV)", services.export_detail(detail, "csv"),
                                file_name=f"run{run.id}_metrics.csv", mime="text/csv", key=f"exc_{run.id}")
             if live:  # it just finished: redraw the page once without the timer
                 st.rerun()

@@ -139,7 +139,7 @@ def sweep_detail(sweep_id: int) -> None:
             return
         spec = sweeps.load_spec(sweep)
         rows = sweeps.trial_rows(storage, sweep_id, spec)
-        doc = sweeps.sweep_json(storage, sweep_id)
+        doc = sweeps.sweep_json(storage, sweep_id, rows)
         done = doc["n_succeeded"] + doc["n_failed"] + doc["n_invalid"]
         st.markdown(f"#### Sweep {sweep.id} · {sweep.name}")
         st.caption(f"{spec.sampler} sampler · objective {spec.objective} ({spec.direction}) · "
