@@ -32,6 +32,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_qnn_step.py
 	$(BIN)/python benchmarks/bench_importance.py
 	$(BIN)/python benchmarks/bench_sweep_throughput.py
+	$(BIN)/python benchmarks/bench_hypernet_enum.py
+	$(BIN)/python benchmarks/bench_hypernet_grad.py
 
 clean-venv:
 	rm -rf $(VENV)

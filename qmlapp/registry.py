@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from qmlapp.context import RunContext
+from qmlapp.experiments.hypernet import HypernetSpec
 from qmlapp.experiments.qnn import QnnSpec
 from qmlapp.specs import Spec, SpecError
 
@@ -45,6 +46,19 @@ KINDS: dict[str, ExperimentKind] = {
             spec_class=QnnSpec,
             runner="qmlapp.experiments.qnn_train:run",
             summary_keys=("val_accuracy", "test_accuracy", "test_f1", "wall_time_s"),
+        ),
+        ExperimentKind(
+            name="hypernet",
+            title="Quantum hypernetwork",
+            description=(
+                "A variational circuit whose measured bitstrings are whole binary neural networks (weights, "
+                "activation, encoding, width), trained in superposition on the exact expected loss; every "
+                "network is enumerated, and success is measured against the true optimum at each depth."
+            ),
+            spec_class=HypernetSpec,
+            runner="qmlapp.experiments.hypernet_train:run",
+            summary_keys=("best_loss", "best_bitstring", "global_min_loss", "n_optimal_bitstrings",
+                          "success_probability", "best_accuracy"),
         ),
     )
 }

@@ -26,10 +26,13 @@ QNN_GROUPS = (
 
 def _widget(name: str, default: Any, p: Param, key: str) -> Any:
     label = p.label or name.replace("_", " ")
-    help_text = f"{p.help} Allowed: {p.describe()}.".strip()
+    constrained = p.choices is not None or p.low is not None or p.high is not None
+    help_text = f"{p.help} Allowed: {p.describe()}.".strip() if constrained else p.help
     if p.choices is not None:
         options = list(p.choices)
         return st.selectbox(label, options, index=options.index(default), key=key, help=help_text)
+    if isinstance(default, tuple):  # list fields: comma-separated text, parsed and checked by the spec
+        return st.text_input(label, value=", ".join(map(str, default)), key=key, help=help_text)
     if isinstance(default, bool):
         return st.checkbox(label, value=default, key=key, help=help_text)
     if isinstance(default, int):
@@ -42,12 +45,13 @@ def _widget(name: str, default: Any, p: Param, key: str) -> Any:
 
 
 def spec_widgets(kind: str, groups: Sequence[tuple[str, Sequence[str]]], *, key: str,
-                 defaults: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Widgets for every spec field, in titled column groups; returns the raw values (unvalidated)."""
+                 defaults: Mapping[str, Any] | None = None, rest: bool = True) -> dict[str, Any]:
+    """Widgets for the spec fields, in titled column groups; returns the raw values (unvalidated).
+    Fields not named in ``groups`` get an "Other" group unless ``rest`` is false."""
     params = get_kind(kind).spec_class.params()
     listed = [f for _, fields in groups for f in fields]
     missing = [f for f in params if f not in listed]
-    if missing:
+    if missing and rest:
         groups = [*groups, ("Other", missing)]
     values: dict[str, Any] = {}
     cols = st.columns(len(groups))

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import importlib
 import json
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -11,7 +13,12 @@ import streamlit as st
 from db import RunRecord, StorageError
 from qmlapp import services
 from qmlapp.plots import confusion_info, learning_curves_info, plot_confusion_matrix, plot_curves
+from qmlapp.registry import get_kind
+from qmlapp.specs import SpecError
 from qmlapp.ui.common import LIVE_REFRESH_S, STATUS_ICON, get_storage
+
+# Kind-specific sections of the run view, imported only when such a run is shown.
+KIND_VIEWS = {"hypernet": "qmlapp.ui.hypernet_view"}
 
 RESULT_LABELS = {
     "val_accuracy": "validation accuracy",
@@ -42,14 +49,25 @@ def _status_block(run: RunRecord) -> None:
         st.warning(run.message or "cancelled")
 
 
+def _kind_view(kind: str) -> Any:
+    """The kind's own view module (optional ``curves(run, series)`` and ``results(run, detail)``)."""
+    module = KIND_VIEWS.get(kind)
+    return importlib.import_module(module) if module else None
+
+
 def _results_block(run: RunRecord) -> None:
     result = run.result or {}
     labels = result.get("labels", {})
     rows = []
-    for key, title in RESULT_LABELS.items():
+    try:
+        keys = [k for k in get_kind(run.kind).summary_keys if k not in RESULT_LABELS]
+    except SpecError:
+        keys = []
+    titles = {**RESULT_LABELS, **{k: k.replace("_", " ") for k in keys}}
+    for key, title in titles.items():
         if key in result and result[key] is not None:
             value = result[key]
-            rows.append({"quantity": title, "value": round(value, 4) if isinstance(value, float) else value,
+            rows.append({"quantity": title, "value": round(value, 4) if isinstance(value, float) else str(value),
                          "provenance": labels.get(key, "computed")})
     if rows:
         st.dataframe(pd.DataFrame(rows), hide_index=True)
@@ -101,7 +119,10 @@ def render_run(run_id: int) -> None:
         run = detail.run
         _status_block(run)
         series = detail.series()
-        if series:
+        view = _kind_view(run.kind)
+        if series and view is not None and hasattr(view, "curves"):
+            view.curves(run, series)
+        elif series:
             info = learning_curves_info(series, title=f"Run {run.id} learning curves")
             st.plotly_chart(plot_curves(info), key=f"curves_{run.id}")
         elif live:
@@ -109,6 +130,8 @@ def render_run(run_id: int) -> None:
         if run.finished:
             if run.status == "succeeded":
                 _results_block(run)
+                if view is not None and hasattr(view, "results"):
+                    view.results(run, detail)
             _artifacts_block(run.id, detail.artifacts)
             c1, c2 = st.columns(2)
             c1.download_button("⬇ export run (JSON)", services.export_detail(detail, "json"),
