@@ -27,6 +27,7 @@ class ExperimentKind:
     spec_class: type[Spec]
     runner: str  # "module:function", imported lazily on the worker side
     summary_keys: tuple[str, ...]
+    objectives: tuple[str, ...] = ()  # result keys a sweep may optimise (first = default); see analysis.trials
 
     def load_runner(self) -> RunFn:
         module, func = self.runner.split(":")
@@ -46,6 +47,7 @@ KINDS: dict[str, ExperimentKind] = {
             spec_class=QnnSpec,
             runner="qmlapp.experiments.qnn_train:run",
             summary_keys=("val_accuracy", "test_accuracy", "test_f1", "wall_time_s"),
+            objectives=("val_accuracy", "val_f1", "val_loss"),
         ),
         ExperimentKind(
             name="hypernet",
@@ -59,6 +61,7 @@ KINDS: dict[str, ExperimentKind] = {
             runner="qmlapp.experiments.hypernet_train:run",
             summary_keys=("best_loss", "best_bitstring", "global_min_loss", "n_optimal_bitstrings",
                           "success_probability", "best_accuracy"),
+            objectives=("success_probability", "born_mass_optimal", "best_loss"),
         ),
     )
 }

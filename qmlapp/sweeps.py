@@ -22,12 +22,18 @@ from typing import Any
 
 from db import CANCELLED, FINISHED, QUEUED, RUNNING, SUCCEEDED, RunRecord, Storage, SweepRecord
 from qmlapp.analysis import Categorical, Dimension, Range, SearchSpace, to_optuna_distributions
+from qmlapp.analysis.trials import objective_info
 from qmlapp.registry import KINDS, get_kind
 from qmlapp.services import software_versions
 from qmlapp.specs import Spec, SpecError
 
 SAMPLERS = ("grid", "random", "tpe")
-OBJECTIVES = {"val_accuracy": "maximize", "val_f1": "maximize", "val_loss": "minimize"}
+OBJECTIVES = {"val_accuracy": "maximize", "val_f1": "maximize", "val_loss": "minimize"}  # the qnn kind's
+
+
+def kind_objectives(kind: str) -> dict[str, str]:
+    """Objective name -> direction for sweeps over ``kind`` (the first is the default)."""
+    return {name: objective_info(name).direction for name in get_kind(kind).objectives}
 SWEEP_KEYS = ("kind", "name", "base", "space", "sampler", "n_trials", "objective", "repeats", "seed")
 MAX_TRIALS = 10_000
 MAX_REPEATS = 20
@@ -107,7 +113,7 @@ class SweepSpec:
 
     @property
     def direction(self) -> str:
-        return OBJECTIVES[self.objective]
+        return kind_objectives(self.kind)[self.objective]
 
     @property
     def grid_size(self) -> int:
@@ -139,9 +145,13 @@ class SweepSpec:
         sampler = data.get("sampler", "tpe")
         if sampler not in SAMPLERS:
             raise SpecError("sampler", f"must be one of {', '.join(map(repr, SAMPLERS))}, got {sampler!r}")
-        objective = data.get("objective", "val_accuracy")
-        if objective not in OBJECTIVES:
-            raise SpecError("objective", f"must be one of {', '.join(map(repr, OBJECTIVES))}, got {objective!r}")
+        allowed = kind_objectives(kind)
+        if not allowed:
+            raise SpecError("kind", f"{kind!r} runs cannot be swept (the kind names no objective)")
+        objective = data.get("objective", next(iter(allowed)))
+        if objective not in allowed:
+            raise SpecError("objective", f"must be one of {', '.join(map(repr, allowed))} for {kind!r}, "
+                            f"got {objective!r}")
         name = data.get("name", "")
         if not isinstance(name, str):
             raise SpecError("name", f"must be a string, got {name!r}")

@@ -159,7 +159,7 @@ BAD_SPECS: list[tuple[str, str | None, str, str]] = [
     ("malformed JSON", '{"dataset": "banknote",', "qnn", "spec"),
     ("not an object", "[1, 2]", "qnn", "spec"),
     ("missing file", None, "qnn", "--spec"),
-    ("unknown kind", json.dumps({"dataset": "banknote"}), "hypernet", "kind"),
+    ("unknown kind", json.dumps({"dataset": "banknote"}), "nosuchkind", "kind"),
 ]
 
 

@@ -163,3 +163,22 @@ def test_cli_submit_wait_json_has_the_summary_keys(db_url: str, tmp_path: Path) 
     result = json.loads(out)["result"]
     assert set(get_kind("hypernet").summary_keys) <= set(result)
     assert len(result["best_bitstring"]) == 9 and 0 <= result["success_probability"] <= 1
+
+
+def test_sweeps_over_hypernet_use_its_own_objectives(db_url: str, tmp_path: Path) -> None:
+    from qmlapp.sweeps import SweepSpec
+
+    definition = {"kind": "hypernet", "base": {**SMALL, "restarts": 2, "max_iterations": 40},
+                  "space": {"ansatz": ["brickwork", "product"]}, "sampler": "grid", "seed": 0}
+    spec = SweepSpec.from_dict(definition)
+    assert (spec.objective, spec.direction) == ("success_probability", "maximize")
+    with pytest.raises(SpecError) as err:
+        SweepSpec.from_dict({**definition, "objective": "val_accuracy"})
+    assert err.value.field == "objective" and "success_probability" in err.value.message
+    path = tmp_path / "sweep.json"
+    path.write_text(json.dumps({**definition, "objective": "best_loss"}))
+    code, out, err_text = run_cli(db_url, "sweep", "--spec", str(path), "--wait", "--json", timeout=300)
+    assert code == 0, err_text
+    doc = json.loads(out)
+    assert doc["status"] == "succeeded" and doc["n_trials"] == 2 and doc["n_succeeded"] == 2
+    assert doc["best"]["spec"]["ansatz"] in ("brickwork", "product") and doc["best"]["value"] > 0

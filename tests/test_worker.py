@@ -106,10 +106,10 @@ def test_invalid_stored_spec_fails_with_reason_and_traceback(storage: Storage, s
 
 
 def test_unknown_stored_kind_fails_naming_the_kind(storage: Storage, settings: Settings) -> None:
-    run = _store_bypassing_validation(storage, "hypernet", {})
+    run = _store_bypassing_validation(storage, "nosuchkind", {})
     assert Worker(settings, storage).run_once() == FAILED
     got = storage.get_run(run.id)
-    assert got.error is not None and "kind" in got.error and "hypernet" in got.error
+    assert got.error is not None and "kind" in got.error and "nosuchkind" in got.error
 
 
 def test_cancel_stops_a_running_qnn_run(storage: Storage, settings: Settings) -> None:

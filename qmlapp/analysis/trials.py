@@ -50,6 +50,11 @@ OBJECTIVES: dict[str, Objective] = {
     "val_accuracy": Objective("val_accuracy", "validation accuracy", "fraction correct", "maximize", "simulated"),
     "val_f1": Objective("val_f1", "validation F1, weighted", "0–1", "maximize", "simulated"),
     "val_loss": Objective("val_loss", "validation loss", "cross-entropy, nats", "minimize", "simulated"),
+    "success_probability": Objective("success_probability", "share of restarts reaching the optimum", "0–1",
+                                     "maximize", "simulated"),
+    "born_mass_optimal": Objective("born_mass_optimal", "Born mass on the optimal set", "probability", "maximize",
+                                   "simulated"),
+    "best_loss": Objective("best_loss", "loss of the best network found", "training loss", "minimize", "computed"),
 }
 
 
