@@ -28,6 +28,16 @@ class ExperimentKind:
     runner: str  # "module:function", imported lazily on the worker side
     summary_keys: tuple[str, ...]
     objectives: tuple[str, ...] = ()  # result keys a sweep may optimise (first = default); see analysis.trials
+    headline: str = ""  # str.format template over the result: the run's one-line result in tables
+
+    def headline_text(self, result: Mapping[str, Any] | None) -> str:
+        """The headline with the run's numbers, or "" when the result lacks them."""
+        if not result or not self.headline:
+            return ""
+        try:
+            return self.headline.format(**result)
+        except (KeyError, ValueError, TypeError, IndexError):
+            return ""
 
     def load_runner(self) -> RunFn:
         module, func = self.runner.split(":")
@@ -48,6 +58,7 @@ KINDS: dict[str, ExperimentKind] = {
             runner="qmlapp.experiments.qnn_train:run",
             summary_keys=("val_accuracy", "test_accuracy", "test_f1", "wall_time_s"),
             objectives=("val_accuracy", "val_f1", "val_loss"),
+            headline="val acc {val_accuracy:.3f} · test acc {test_accuracy:.3f} (simulated)",
         ),
         ExperimentKind(
             name="hypernet",
@@ -62,6 +73,8 @@ KINDS: dict[str, ExperimentKind] = {
             summary_keys=("best_loss", "best_bitstring", "global_min_loss", "n_optimal_bitstrings",
                           "success_probability", "best_accuracy"),
             objectives=("success_probability", "born_mass_optimal", "best_loss"),
+            headline="success {success_probability:.0%} · Born mass {born_mass_optimal:.2f} (simulated) · "
+                     "best C {best_loss:.4g} vs C_min {global_min_loss:.4g} (computed)",
         ),
     )
 }

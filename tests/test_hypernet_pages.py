@@ -77,6 +77,8 @@ def test_finished_run_shows_success_landscape_and_networks(app: AppTest, storage
     assert Worker(settings, storage).run_once() == "succeeded", storage.get_run(run.id).error
     app.switch_page("pages/2_Runs.py").run()
     _no_exceptions(app)
+    headline = app.dataframe[0].value["result"][0]
+    assert headline.startswith("success ") and "(simulated)" in headline and "(computed)" in headline
     texts = " ".join(m.value for m in app.markdown)
     assert "Landscape" in texts and "single-flip local minima" in texts
     titles = [c.proto.spec for c in app.get("plotly_chart")]

@@ -204,7 +204,7 @@ def plot_boundary(info: BoundaryInfo) -> go.Figure:
                                      marker={"size": 3, "color": color}, name=f"label {label}"))
     fig.update_xaxes(title_text="x₁")
     fig.update_yaxes(title_text="x₂", scaleanchor="x")
-    fig.update_layout(title=info.title, height=450)
+    fig.update_layout(title=info.title, height=480, legend={"orientation": "h", "y": -0.2})
     return fig
 
 

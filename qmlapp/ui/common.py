@@ -9,6 +9,7 @@ import streamlit as st
 
 from db import RunRecord, Storage
 from qmlapp.config import Settings
+from qmlapp.registry import KINDS
 
 STATUS_ICON = {"queued": "⏳", "running": "▶️", "succeeded": "✅", "failed": "❌", "cancelled": "⏹️"}
 LIVE_REFRESH_S = 2.0
@@ -28,10 +29,14 @@ def get_storage() -> Storage:
     return _storage_for(get_settings().database_url)
 
 
+def _headline(run: RunRecord) -> str:
+    kind = KINDS.get(run.kind)
+    return kind.headline_text(run.result) if kind else ""
+
+
 def runs_frame(runs: Sequence[RunRecord]) -> pd.DataFrame:
     rows = []
     for r in runs:
-        res = r.result or {}
         rows.append({
             "id": r.id,
             "name": r.name,
@@ -39,8 +44,7 @@ def runs_frame(runs: Sequence[RunRecord]) -> pd.DataFrame:
             "status": f"{STATUS_ICON.get(r.status, '')} {r.status}",
             "progress": r.progress,
             "message": r.error if r.status == "failed" and r.error else r.message,
-            "val acc": res.get("val_accuracy"),
-            "test acc": res.get("test_accuracy"),
+            "result": _headline(r),
             "duration (s)": None if r.duration_s is None else round(r.duration_s, 1),
             "created (UTC)": r.created_at.strftime("%Y-%m-%d %H:%M:%S"),
         })
@@ -50,8 +54,7 @@ def runs_frame(runs: Sequence[RunRecord]) -> pd.DataFrame:
 RUN_COLUMNS = {
     "id": st.column_config.NumberColumn("id", width="small"),
     "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0, format="percent"),
-    "val acc": st.column_config.NumberColumn("val acc (simulated)", format="%.3f"),
-    "test acc": st.column_config.NumberColumn("test acc (simulated)", format="%.3f"),
+    "result": st.column_config.TextColumn("result", width="large"),
 }
 
 

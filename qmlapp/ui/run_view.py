@@ -63,7 +63,7 @@ def _results_block(run: RunRecord) -> None:
         keys = [k for k in get_kind(run.kind).summary_keys if k not in RESULT_LABELS]
     except SpecError:
         keys = []
-    titles = {**RESULT_LABELS, **{k: k.replace("_", " ") for k in keys}}
+    titles = {**{k: k.replace("_", " ") for k in keys}, **RESULT_LABELS}
     for key, title in titles.items():
         if key in result and result[key] is not None:
             value = result[key]
