@@ -95,3 +95,16 @@ def test_finished_run_shows_success_landscape_and_networks(app: AppTest, storage
     app.text_input(key=f"hn_bits_{run.id}").set_value("1" * n).run()
     _no_exceptions(app)
     assert any(("1" * n) in m.value for m in app.markdown)
+
+
+def test_mnist_run_shows_the_weight_image_and_test_accuracy(app: AppTest, storage: Storage,
+                                                            settings: Settings) -> None:
+    run = services.submit_run(storage, "hypernet", {"problem": "mnist01", "depth": 2, "restarts": 1,
+                                                    "max_iterations": 20, "eval_samples": 100})
+    assert Worker(settings, storage).run_once() == "succeeded", storage.get_run(run.id).error
+    app.switch_page("pages/2_Runs.py").run()
+    _no_exceptions(app)
+    joined = " ".join(c.proto.spec for c in app.get("plotly_chart"))
+    assert "Input weights of" in joined and "4×4 image" in joined
+    texts = " ".join(m.value for m in app.markdown)
+    assert "logistic regression (no hidden layer)" in texts and "held-out test accuracy" in texts

@@ -196,8 +196,13 @@ def _network_section(run: RunRecord, result: dict[str, Any]) -> None:
     with left:
         st.markdown(f"`{net['bitstring']}` · loss **{net['loss']:.5g}** · accuracy **{net['accuracy']:.3f}** "
                     "(training set, computed)")
-        st.markdown(f"activation **{net['activation']}** · active hidden units **{net['active_hidden']}**"
-                    + (f" · weight encoding e = **{net['encoding']}**" if net.get("encoding") is not None else ""))
+        arch = (f"activation **{net['activation']}** · active hidden units **{net['active_hidden']}**"
+                if layout.hidden else "logistic regression (no hidden layer)")
+        st.markdown(arch + (f" · weight encoding e = **{net['encoding']}**" if net.get("encoding") is not None
+                            else ""))
+        if bits == result["best_bitstring"] and result.get("best_test_accuracy") is not None:
+            st.markdown(f"held-out test accuracy **{result['best_test_accuracy']:.3f}** (MNIST test split, "
+                        "computed)")
         rows = [{"field": f["field"], "bits": f["bits"],
                  "value": str(net.get(f["field"], ""))} for f in layout.table()]
         st.dataframe(pd.DataFrame(rows), hide_index=True)
