@@ -105,6 +105,6 @@ def test_mnist_run_shows_the_weight_image_and_test_accuracy(app: AppTest, storag
     app.switch_page("pages/2_Runs.py").run()
     _no_exceptions(app)
     joined = " ".join(c.proto.spec for c in app.get("plotly_chart"))
-    assert "Input weights of" in joined and "4×4 image" in joined
+    assert "Input weights of" in joined and "4\\u00d74 image" in joined  # × is JSON-escaped in the spec
     texts = " ".join(m.value for m in app.markdown)
     assert "logistic regression (no hidden layer)" in texts and "held-out test accuracy" in texts
