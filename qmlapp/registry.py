@@ -13,6 +13,7 @@ from typing import Any
 
 from qmlapp.context import RunContext
 from qmlapp.experiments.hypernet import HypernetSpec
+from qmlapp.experiments.qnetwork import QnetworkSpec
 from qmlapp.experiments.qnn import QnnSpec
 from qmlapp.specs import Spec, SpecError
 
@@ -75,6 +76,22 @@ KINDS: dict[str, ExperimentKind] = {
             objectives=("success_probability", "born_mass_optimal", "best_loss"),
             headline="success {success_probability:.0%} · Born mass {born_mass_optimal:.2f} (simulated) · "
                      "best C {best_loss:.4g} vs C_min {global_min_loss:.4g} (computed)",
+        ),
+        ExperimentKind(
+            name="qnetwork",
+            title="Distributed learning over a quantum network",
+            description=(
+                "Alice holds the data, Bob part of the model; they exchange the amplitude-encoded register "
+                "instead of data. The two-party protocol runs on qsim, every qubit crossing the cut is counted "
+                "and compared with classical baselines (ship the data, ship the model, linear sketching)."
+            ),
+            spec_class=QnetworkSpec,
+            runner="qmlapp.experiments.qnetwork_train:run",
+            summary_keys=("loss_exact", "loss_estimate", "qubits_communicated", "rounds", "classical_bits_data",
+                          "classical_bits_model", "advantage_ratio", "holevo_bound_bits"),
+            objectives=("advantage_ratio", "loss_exact"),
+            headline="{qubits_communicated:,.0f} qubits vs {classical_bits_data:,} / {classical_bits_model:,} bits "
+                     "(data / model), ratio {advantage_ratio:.3g} (computed)",
         ),
     )
 }

@@ -54,6 +54,9 @@ OBJECTIVES: dict[str, Objective] = {
                                      "maximize", "simulated"),
     "born_mass_optimal": Objective("born_mass_optimal", "Born mass on the optimal set", "probability", "maximize",
                                    "simulated"),
+    "advantage_ratio": Objective("advantage_ratio", "classical bits ÷ qubits communicated", "ratio", "maximize",
+                                 "computed"),
+    "loss_exact": Objective("loss_exact", "model output / loss", "exact", "minimize", "simulated"),
     "best_loss": Objective("best_loss", "loss of the best network found", "training loss", "minimize", "computed"),
 }
 

@@ -41,6 +41,8 @@ def home_page() -> None:
     st.page_link("pages/1_QNN.py", label="Train a QNN classifier", icon="🧪")
     st.page_link("pages/5_Hypernetworks.py", label="Search binary neural networks with a quantum hypernetwork",
                  icon="🧬")
+    st.page_link("pages/6_Quantum_network.py", label="Count the communication of learning over a quantum network",
+                 icon="🛰️")
     st.page_link("pages/3_Sweeps.py", label="Run a hyperparameter study (sweep) and see what matters", icon="🧭")
     st.page_link(RUNS_PAGE, label="Browse runs", icon="📋")
     st.page_link("pages/4_Compare.py", label="Compare runs side by side", icon="📊")
