@@ -72,6 +72,8 @@ def test_training_mode_trains_and_counts_gradient_communication() -> None:
     tc = result["training_communication"]
     assert tc["parameter_shift_qubits"] > 0 and tc["shadow_bound_qubits"] > 0
     assert result["qubits_communicated"] == result["communication"]["gradient_qubits_parameter_shift"]
+    assert result["advantage_ratio"] == pytest.approx((64 * 32 + 2 * 1 * 12 * 32) / result["qubits_communicated"])
+    assert result["labels"]["test_accuracy"].startswith("simulated")
 
 
 def test_cancel_stops_the_run() -> None:

@@ -280,7 +280,7 @@ def plot_depth(info: DepthInfo) -> go.Figure:
         _add_line(fig, line)
     fig.update_xaxes(title_text=info.x_label, dtick=1)
     fig.update_yaxes(type="log", title_text=info.y_label)
-    fig.update_layout(title=info.title, height=420, legend={"orientation": "h", "y": -0.25})
+    fig.update_layout(title=info.title, height=480, legend={"orientation": "h", "y": -0.35}, margin={"b": 140})
     return fig
 
 
@@ -402,7 +402,7 @@ def plot_shot_convergence(info: ShotInfo) -> go.Figure:
     fig.update_xaxes(type="log", title_text="copies K per estimate (log scale)")
     fig.update_yaxes(title_text="ℒ (expectation of the observable, in [−1, 1])", row=1, col=1)
     fig.update_yaxes(type="log", title_text="absolute error (log scale)", row=1, col=2)
-    fig.update_layout(title=info.title, height=420, legend={"orientation": "h", "y": -0.25})
+    fig.update_layout(title=info.title, height=480, legend={"orientation": "h", "y": -0.35}, margin={"b": 140})
     return fig
 
 

@@ -136,21 +136,19 @@ def results(run: RunRecord, detail: Any) -> None:
     st.plotly_chart(plot_gradient(gradient_info(spec.n_features, L, P, spec.epsilon, spec.delta,
                                                 spec.shadow_constant, K=K, b=spec.bits_per_number,
                                                 simulated_max_n=simulated_max)), key=f"qn_grad_{run.id}")
-    left, right = st.columns(2)
-    left.plotly_chart(plot_depth(depth_info(acc.depth_curves(spec.n_features, max(L, 8), P, K, spec.bits_per_number,
-                                                             epsilon=spec.epsilon, C=spec.shadow_constant,
-                                                             simulated_max_n=n, simulated_max_layers=L))),
-                      key=f"qn_depth_{run.id}")
-    right.plotly_chart(plot_shot_convergence(shot_convergence_info(result["shot_convergence"],
-                                                                   result["protocol_runs"][0]["loss_exact"],
-                                                                   spec.delta)), key=f"qn_shots_{run.id}")
-    left, right = st.columns(2)
-    left.plotly_chart(plot_expressivity(expressivity_info(result["expressivity"])), key=f"qn_expr_{run.id}")
-    right.plotly_chart(plot_privacy(privacy_info(spec.n_features, L, P, K, spec.bits_per_number)),
-                       key=f"qn_priv_{run.id}")
+    st.plotly_chart(plot_depth(depth_info(acc.depth_curves(spec.n_features, max(L, 8), P, K, spec.bits_per_number,
+                                                           epsilon=spec.epsilon, C=spec.shadow_constant,
+                                                           simulated_max_n=n, simulated_max_layers=L))),
+                    key=f"qn_depth_{run.id}")
+    st.plotly_chart(plot_shot_convergence(shot_convergence_info(result["shot_convergence"],
+                                                                result["protocol_runs"][0]["loss_exact"],
+                                                                spec.delta)), key=f"qn_shots_{run.id}")
+    st.plotly_chart(plot_expressivity(expressivity_info(result["expressivity"])), key=f"qn_expr_{run.id}")
     st.caption("Expressivity: without data re-uploading ℒ(x) = x̂ᵀ(U†OU)x̂ is a quadratic form at every depth "
                "(highest frequency 2 along a path); re-uploading on Alice's side adds frequencies with L at no "
                "extra communication.")
+    st.plotly_chart(plot_privacy(privacy_info(spec.n_features, L, P, K, spec.bits_per_number)),
+                    key=f"qn_priv_{run.id}")
     if result.get("training_communication"):
         tc = result["training_communication"]
         st.markdown("#### Training communication")
