@@ -77,11 +77,20 @@ def spec_form(kind: str, groups: Sequence[tuple[str, Sequence[str]]], *, key: st
         submitted = st.form_submit_button("Run", type="primary")
     if not submitted:
         return None
+    return submit_values(kind, values, run_name, key=key, announce=False)
+
+
+def submit_values(kind: str, values: Mapping[str, Any], run_name: str, *, key: str,
+                  announce: bool = True) -> RunRecord | None:
+    """Validate and queue; a bad value is shown naming its field and nothing is stored. The queued run
+    becomes the page's ``{key}_last_run`` and the Runs page's open run."""
     try:
-        run = services.submit_run(get_storage(), kind, values, name=run_name)
+        run = services.submit_run(get_storage(), kind, dict(values), name=run_name)
     except SpecError as exc:
         st.error(f"Invalid **{exc.field}** — {exc.message}. Nothing was queued.", icon="🚫")
         return None
     st.session_state[f"{key}_last_run"] = run.id
     st.session_state["runs_open"] = run.id
+    if announce:
+        st.success(f"Queued run {run.id}: {run.name}")
     return run

@@ -8,7 +8,6 @@ import pandas as pd
 import streamlit as st
 
 from db import RunRecord
-from qmlapp import services
 from qmlapp.experiments.hypernet import HypernetSpec
 from qmlapp.hypernet.layouts import BitLayout
 from qmlapp.plots.hypernet import (
@@ -24,9 +23,8 @@ from qmlapp.plots.hypernet import (
     restart_curves_info,
 )
 from qmlapp.specs import SpecError
-from qmlapp.ui.common import get_storage
-from qmlapp.ui.forms import spec_widgets
-from qmlapp.ui.run_view import render_run
+from qmlapp.ui.forms import spec_widgets, submit_values
+from qmlapp.ui.run_view import show_last_run
 
 PROBLEM_GROUPS = (
     ("Problem", ("problem", "n_points", "qubit_order")),
@@ -72,20 +70,8 @@ def hypernet_page() -> None:
         raw = {**problem_values, **values}
         if study and not str(raw.get("study_depths", "")).strip():
             raw["study_depths"] = STUDY_DEPTHS
-        try:
-            run = services.submit_run(get_storage(), "hypernet", raw, name=run_name)
-        except SpecError as exc:
-            st.error(f"Invalid **{exc.field}** — {exc.message}. Nothing was queued.", icon="🚫")
-        else:
-            st.session_state["hn_last_run"] = run.id
-            st.session_state["runs_open"] = run.id
-            st.success(f"Queued run {run.id}: {run.name}")
-    last = st.session_state.get("hn_last_run")
-    if last is not None:
-        st.divider()
-        render_run(int(last))
-        st.page_link("pages/2_Runs.py", label="All runs", icon="📋")
-    elif layout is not None:
+        submit_values("hypernet", raw, run_name, key="hn")
+    if not show_last_run("hn") and layout is not None:
         st.caption("Press *Run* to train; results, the landscape and the decoded networks appear here.")
 
 

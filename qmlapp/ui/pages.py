@@ -11,7 +11,7 @@ from qmlapp import services
 from qmlapp.registry import KINDS
 from qmlapp.ui.common import LIVE_REFRESH_S, get_settings, get_storage, provenance_caption, show_runs_table
 from qmlapp.ui.forms import QNN_GROUPS, spec_form
-from qmlapp.ui.run_view import render_run
+from qmlapp.ui.run_view import render_run, show_last_run
 
 RUNS_PAGE = "pages/2_Runs.py"
 
@@ -73,11 +73,7 @@ def qnn_page() -> None:
     run = spec_form("qnn", QNN_GROUPS, key="qnn")
     if run is not None:
         st.success(f"Queued run {run.id}: {run.name}")
-    last = st.session_state.get("qnn_last_run")
-    if last is not None:
-        st.divider()
-        render_run(int(last))
-        st.page_link(RUNS_PAGE, label="All runs", icon="📋")
+    show_last_run("qnn")
 
 
 def _runs_table_fragment(kinds: list[str], statuses: list[str]) -> None:

@@ -8,7 +8,6 @@ import pandas as pd
 import streamlit as st
 
 from db import RunRecord
-from qmlapp import services
 from qmlapp.experiments.qnetwork import QnetworkSpec
 from qmlapp.plots.qnetwork import (
     communication_info,
@@ -28,9 +27,8 @@ from qmlapp.plots.qnetwork import (
 )
 from qmlapp.qnetwork import accounting as acc
 from qmlapp.specs import SpecError
-from qmlapp.ui.common import get_storage
-from qmlapp.ui.forms import spec_widgets
-from qmlapp.ui.run_view import render_run
+from qmlapp.ui.forms import spec_widgets, submit_values
+from qmlapp.ui.run_view import show_last_run
 
 GROUPS = (
     ("Model", ("n_features", "layers", "params_per_unitary", "ansatz", "data_layers", "data_scale", "observable")),
@@ -59,19 +57,8 @@ def qnetwork_page() -> None:
         run_name = st.text_input("run name (optional)", key="qn_name")
         submitted = st.form_submit_button("Run", type="primary")
     if submitted:
-        try:
-            run = services.submit_run(get_storage(), "qnetwork", values, name=run_name)
-        except SpecError as exc:
-            st.error(f"Invalid **{exc.field}** — {exc.message}. Nothing was queued.", icon="🚫")
-        else:
-            st.session_state["qn_last_run"] = run.id
-            st.session_state["runs_open"] = run.id
-            st.success(f"Queued run {run.id}: {run.name}")
-    last = st.session_state.get("qn_last_run")
-    if last is not None:
-        st.divider()
-        render_run(int(last))
-        st.page_link("pages/2_Runs.py", label="All runs", icon="📋")
+        submit_values("qnetwork", values, run_name, key="qn")
+    show_last_run("qn")
 
 
 # --- run view sections (called by qmlapp.ui.run_view) --------------------------------------------

@@ -150,3 +150,14 @@ def render_run(run_id: int) -> None:
         st.fragment(body, run_every=LIVE_REFRESH_S)()
     else:
         body()
+
+
+def show_last_run(key: str) -> bool:
+    """Below a form: the run it queued last (``{key}_last_run``), live. Returns whether there was one."""
+    last = st.session_state.get(f"{key}_last_run")
+    if last is None:
+        return False
+    st.divider()
+    render_run(int(last))
+    st.page_link("pages/2_Runs.py", label="All runs", icon="📋")
+    return True
