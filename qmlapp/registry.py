@@ -14,6 +14,7 @@ from typing import Any
 from qmlapp.context import RunContext
 from qmlapp.experiments.hypernet import HypernetSpec
 from qmlapp.experiments.qnetwork import QnetworkSpec
+from qmlapp.experiments.qnewton import QnewtonSpec
 from qmlapp.experiments.qnn import QnnSpec
 from qmlapp.specs import Spec, SpecError
 
@@ -92,6 +93,22 @@ KINDS: dict[str, ExperimentKind] = {
             objectives=("advantage_ratio", "loss_exact"),
             headline="{qubits_communicated:,.0f} qubits vs {classical_bits_data:,} / {classical_bits_model:,} bits "
                      "(data / model), ratio {advantage_ratio:.3g} (computed)",
+        ),
+        ExperimentKind(
+            name="qnewton",
+            title="Q-Newton",
+            description=(
+                "Newton training of an MLP where each per-layer Hessian solve is scheduled to a quantum linear "
+                "solver (estimated cost from κ, sparsity and gate time) or a classical one (measured), with "
+                "SGD/Adam/Newton baselines from the same weights and a real HHL demo on qsim."
+            ),
+            spec_class=QnewtonSpec,
+            runner="qmlapp.experiments.qnewton_train:run",
+            summary_keys=("final_loss", "final_accuracy", "n_quantum_solves", "n_classical_solves",
+                          "total_time_estimated_s", "sgd_time_s", "speedup_vs_sgd", "kappa_initial", "kappa_final"),
+            objectives=("final_accuracy", "speedup_vs_sgd", "final_loss"),
+            headline="test acc {final_accuracy:.3f} (computed) · {n_quantum_solves} quantum / {n_classical_solves} "
+                     "classical solves · {total_time_estimated_s:.3g} s (estimated)",
         ),
     )
 }

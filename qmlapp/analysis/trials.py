@@ -57,6 +57,9 @@ OBJECTIVES: dict[str, Objective] = {
     "advantage_ratio": Objective("advantage_ratio", "classical bits ÷ qubits communicated", "ratio", "maximize",
                                  "computed"),
     "loss_exact": Objective("loss_exact", "model output / loss", "exact", "minimize", "simulated"),
+    "final_accuracy": Objective("final_accuracy", "test accuracy", "fraction correct", "maximize", "computed"),
+    "final_loss": Objective("final_loss", "test loss", "cross-entropy, nats", "minimize", "computed"),
+    "speedup_vs_sgd": Objective("speedup_vs_sgd", "time speed-up vs SGD", "ratio", "maximize", "estimated"),
     "best_loss": Objective("best_loss", "loss of the best network found", "training loss", "minimize", "computed"),
 }
 
