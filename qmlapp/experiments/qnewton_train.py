@@ -148,6 +148,8 @@ def run(spec: QnewtonSpec, ctx: RunContext) -> dict[str, Any]:
                                         "n_quantum": res["n_quantum"]})
         for point in result["gate_time_curve"]:
             point["total_time_s"] = point["total_time_s"] + overhead
+        # every solve classical, from the same measurements (the fair flat line for the gate-time curve)
+        result["all_classical_time_s"] = overhead + sum(float(r["t_classical_s"]) for r in records)
     if spec.hhl_demo:
         from qmlapp.qnewton.hhl import hhl_sweep
 

@@ -7,6 +7,7 @@ are *estimated* (query count × gates per query × gate time); HHL results are *
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -55,8 +56,12 @@ def plot_kappa(info: KappaInfo) -> go.Figure:
                                      name=f"{layer}: κ bound (det/Frobenius, loose)",
                                      line={"color": color, "dash": "dot"}))
     fig.add_hline(y=info.threshold, line_dash="dash", annotation_text="κ threshold: above it, always classical")
+    # The det/Frobenius bound runs to 1e+265 on large blocks: keep the axis on the exact κ and the threshold
+    exact = [k for _, e, _ in info.series.values() for k in e if 0 < k < 1e300] + [info.threshold]
+    top = math.log10(max(exact)) + 3
     fig.update_xaxes(title_text="training step")
-    fig.update_yaxes(title_text="condition number κ (log scale)", type="log")
+    fig.update_yaxes(title_text="condition number κ (log scale; bounds above the top are off-scale)", type="log",
+                     range=[0, top])
     fig.update_layout(title=info.title, height=420, legend={"orientation": "h", "y": -0.25})
     return fig
 
@@ -119,7 +124,8 @@ def plot_compare(info: CompareInfo) -> go.Figure:
                                  line={"color": color}), row=1, col=1)
         fig.add_trace(go.Scatter(x=c["step"], y=c["batch_loss"], mode="lines", name=label, legendgroup=name,
                                  showlegend=False, line={"color": color}), row=1, col=2)
-        fig.add_trace(go.Scatter(x=c["epoch_time"], y=c["test_loss"], mode="lines+markers", name=label,
+        timed = [(t, v) for t, v in zip(c["epoch_time"], c["test_loss"], strict=True) if t > 0]  # log axis
+        fig.add_trace(go.Scatter(x=[t for t, _ in timed], y=[v for _, v in timed], mode="lines+markers", name=label,
                                  legendgroup=name, showlegend=False, line={"color": color}), row=1, col=3)
     fig.update_xaxes(title_text="training step", row=1, col=1)
     fig.update_xaxes(title_text="training step", row=1, col=2)
@@ -153,8 +159,10 @@ def plot_gate_time(info: GateTimeInfo) -> go.Figure:
                                text=[f"{k} quantum solves" for k in info.n_quantum],
                                line={"color": OPT_COLORS["qnewton"]}))
     for name, total in info.flat.items():
+        label = ("Newton: the same measurements, every solve classical" if name == "newton"
+                 else OPT_LABELS.get(name, name))
         fig.add_trace(go.Scatter(x=[min(info.gate_times), max(info.gate_times)], y=[total, total], mode="lines",
-                                 name=OPT_LABELS.get(name, name), line={"color": OPT_COLORS.get(name), "dash": "dash"}))
+                                 name=label, line={"color": OPT_COLORS.get(name), "dash": "dash"}))
     fig.add_vline(x=info.chosen, line_dash="dot", annotation_text="this run's gate time")
     fig.update_xaxes(title_text="time per quantum gate (s, log scale)", type="log", autorange="reversed")
     fig.update_yaxes(title_text="total training time (s, log scale)", type="log")

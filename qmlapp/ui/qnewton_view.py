@@ -9,6 +9,7 @@ import streamlit as st
 
 from db import RunRecord
 from qmlapp.experiments.qnewton import QnewtonSpec
+from qmlapp.plots import learning_curves_info, plot_curves
 from qmlapp.plots.qnewton import (
     compare_info,
     gate_time_info,
@@ -56,6 +57,12 @@ def qnewton_page() -> None:
     show_last_run("qnw")
 
 
+def curves(run: RunRecord, series: dict[str, Any]) -> None:
+    info = learning_curves_info(series, title=f"Run {run.id}: the chosen optimizer's curves", x_label="training step",
+                                provenance="computed")
+    st.plotly_chart(plot_curves(info), key=f"qnw_curves_{run.id}")
+
+
 def results(run: RunRecord, detail: Any) -> None:
     result = run.result or {}
     if "records" not in result:
@@ -81,7 +88,9 @@ def results(run: RunRecord, detail: Any) -> None:
         st.plotly_chart(plot_timeline(timeline_info(records)), key=f"qnw_timeline_{run.id}")
     st.plotly_chart(plot_compare(compare_info(result["optimizers"])), key=f"qnw_compare_{run.id}")
     if result.get("gate_time_curve"):
-        flat = {k: v["total_time_s"] for k, v in result["optimizers"].items() if k != spec.optimizer}
+        flat = {k: v["total_time_s"] for k, v in result["optimizers"].items() if k not in (spec.optimizer, "newton")}
+        if result.get("all_classical_time_s") is not None:
+            flat["newton"] = result["all_classical_time_s"]
         st.plotly_chart(plot_gate_time(gate_time_info(result["gate_time_curve"], flat, spec.gate_time_s)),
                         key=f"qnw_gate_{run.id}")
         rows = [{"gate time (s)": f"{s['gate_time_s']:g}", "quantum solves": s["n_quantum"],
