@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_sweep_throughput.py
 	$(BIN)/python benchmarks/bench_hypernet_enum.py
 	$(BIN)/python benchmarks/bench_hypernet_grad.py
+	$(BIN)/python benchmarks/bench_qnewton_hessian.py
 
 clean-venv:
 	rm -rf $(VENV)
