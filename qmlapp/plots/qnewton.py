@@ -163,8 +163,15 @@ def plot_gate_time(info: GateTimeInfo) -> go.Figure:
                  else OPT_LABELS.get(name, name))
         fig.add_trace(go.Scatter(x=[min(info.gate_times), max(info.gate_times)], y=[total, total], mode="lines",
                                  name=label, line={"color": OPT_COLORS.get(name), "dash": "dash"}))
-    fig.add_vline(x=info.chosen, line_dash="dot", annotation_text="this run's gate time")
-    fig.update_xaxes(title_text="time per quantum gate (s, log scale)", type="log", autorange="reversed")
+    if info.gate_times:
+        nearest = min(range(len(info.gate_times)),
+                      key=lambda i: abs(math.log10(info.gate_times[i]) - math.log10(info.chosen)))
+        fig.add_trace(go.Scatter(x=[info.chosen], y=[info.qnewton[nearest]], mode="markers",
+                                 marker={"size": 14, "symbol": "star", "color": "black"},
+                                 name=f"this run's gate time ({info.chosen:g} s)"))
+    lo, hi = math.log10(min(info.gate_times or [1e-18])), math.log10(max(info.gate_times or [1e-6]))
+    fig.update_xaxes(title_text="time per quantum gate (s, log scale; faster to the right)", type="log",
+                     range=[hi + 0.5, lo - 0.5])
     fig.update_yaxes(title_text="total training time (s, log scale)", type="log")
     fig.update_layout(title=info.title, height=420, legend={"orientation": "h", "y": -0.25})
     return fig
