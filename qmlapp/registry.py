@@ -16,6 +16,7 @@ from qmlapp.experiments.hypernet import HypernetSpec
 from qmlapp.experiments.qnetwork import QnetworkSpec
 from qmlapp.experiments.qnewton import QnewtonSpec
 from qmlapp.experiments.qnn import QnnSpec
+from qmlapp.experiments.sparse_qgd import SparseQgdSpec
 from qmlapp.specs import Spec, SpecError
 
 RunFn = Callable[[Any, RunContext], dict[str, Any]]
@@ -109,6 +110,23 @@ KINDS: dict[str, ExperimentKind] = {
             objectives=("final_accuracy", "speedup_vs_sgd", "final_loss"),
             headline="test acc {final_accuracy:.3f} (computed) · {n_quantum_solves} quantum / {n_classical_solves} "
                      "classical solves · {total_time_estimated_s:.3g} s (estimated)",
+        ),
+        ExperimentKind(
+            name="sparse_qgd",
+            title="Quantum dissipative sparse GD",
+            description=(
+                "Dense training, magnitude pruning and sparse training of a small network with Hessian spectra "
+                "at checkpoints: is training dissipative and sparse enough for a fault-tolerant quantum ODE / "
+                "linear solver (Carleman linearisation) to pay off? Cost model to paper scale, and a tiny history "
+                "system solved by HHL on qsim."
+            ),
+            spec_class=SparseQgdSpec,
+            runner="qmlapp.experiments.sparse_qgd_train:run",
+            summary_keys=("n_params", "sparsity", "negative_eigen_fraction_after_prune", "r_number", "kappa_history",
+                          "favourable_windows", "estimated_speedup_at_target"),
+            objectives=("estimated_speedup_at_target", "final_test_accuracy"),
+            headline="{favourable_windows} favourable windows · κ(history) {kappa_history:.3g} (computed) · "
+                     "speed-up at target {estimated_speedup_at_target:.2g} (estimated)",
         ),
     )
 }

@@ -60,6 +60,10 @@ OBJECTIVES: dict[str, Objective] = {
     "final_accuracy": Objective("final_accuracy", "test accuracy", "fraction correct", "maximize", "computed"),
     "final_loss": Objective("final_loss", "test loss", "cross-entropy, nats", "minimize", "computed"),
     "speedup_vs_sgd": Objective("speedup_vs_sgd", "time speed-up vs SGD", "ratio", "maximize", "estimated"),
+    "estimated_speedup_at_target": Objective("estimated_speedup_at_target", "estimated speed-up at the target size",
+                                             "ratio", "maximize", "estimated"),
+    "final_test_accuracy": Objective("final_test_accuracy", "test accuracy", "fraction correct", "maximize",
+                                     "computed"),
     "best_loss": Objective("best_loss", "loss of the best network found", "training loss", "minimize", "computed"),
 }
 

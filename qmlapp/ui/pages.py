@@ -45,6 +45,8 @@ def home_page() -> None:
                  icon="🛰️")
     st.page_link("pages/7_Q-Newton.py", label="Schedule Newton training's solves to quantum or classical solvers",
                  icon="🧮")
+    st.page_link("pages/8_Sparse_quantum_GD.py", label="When does pruned training suit a quantum ODE solver?",
+                 icon="🌿")
     st.page_link("pages/3_Sweeps.py", label="Run a hyperparameter study (sweep) and see what matters", icon="🧭")
     st.page_link(RUNS_PAGE, label="Browse runs", icon="📋")
     st.page_link("pages/4_Compare.py", label="Compare runs side by side", icon="📊")

@@ -19,7 +19,7 @@ from qmlapp.ui.common import LIVE_REFRESH_S, STATUS_ICON, get_storage
 
 # Kind-specific sections of the run view, imported only when such a run is shown.
 KIND_VIEWS = {"hypernet": "qmlapp.ui.hypernet_view", "qnetwork": "qmlapp.ui.qnetwork_view",
-              "qnewton": "qmlapp.ui.qnewton_view"}
+              "qnewton": "qmlapp.ui.qnewton_view", "sparse_qgd": "qmlapp.ui.sparse_qgd_view"}
 
 RESULT_LABELS = {
     "val_accuracy": "validation accuracy",

@@ -1,0 +1,128 @@
+"""sparse_qgd runs end to end: dense → prune → sparse with spectra, κ(history), costs, small HHL solve, page."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from helpers import run_cli
+from streamlit.testing.v1 import AppTest
+
+from db import Storage
+from qmlapp import services
+from qmlapp.config import Settings
+from qmlapp.context import LocalContext, RunCancelled
+from qmlapp.experiments.sparse_qgd import SparseQgdSpec
+from qmlapp.experiments.sparse_qgd_train import history_kappa_from_eigs, r_number, run
+from qmlapp.registry import get_kind
+from qmlapp.specs import SpecError
+from qmlapp.worker import Worker
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = {"hidden_units": 8, "dense_epochs": 2, "sparse_epochs": 2, "window_steps": 10}
+
+
+@pytest.fixture(scope="module")
+def small() -> tuple[SparseQgdSpec, dict[str, Any], LocalContext]:
+    spec = SparseQgdSpec.from_dict(SMALL)
+    ctx = LocalContext()
+    return spec, run(spec, ctx), ctx
+
+
+def test_summary_keys_provenance_and_phases(small: tuple[SparseQgdSpec, dict[str, Any], LocalContext]) -> None:
+    _, result, ctx = small
+    for key in get_kind("sparse_qgd").summary_keys:
+        assert key in result, key
+    assert result["n_params"] == 75 * 8 + 10
+    assert all(v.split()[0] in ("simulated", "computed", "estimated") for v in result["labels"].values())
+    phases = [c["phase"] for c in result["checkpoints"]]
+    assert phases.count("pruned") == 1 and phases[0] == "dense" and phases[-1] == "sparse"
+    after = next(c for c in result["checkpoints"] if c["phase"] == "pruned")
+    assert after["n_active"] < result["checkpoints"][0]["n_active"]  # the Hessian lives on unpruned weights only
+    assert ctx.series("lambda_max")
+
+
+def test_history_kappa_bounded_when_contracting_and_growing_when_marginal(
+        small: tuple[SparseQgdSpec, dict[str, Any], LocalContext]) -> None:
+    _, result, _ = small
+    contracting = [p["kappa"] for p in result["kappa_vs_T"]["reference: strictly contracting, μ = 0.8 (computed)"]]
+    marginal = [p["kappa"] for p in result["kappa_vs_T"]["reference: marginal, μ = 1 (computed)"]]
+    assert contracting[-1] < 10 and marginal[-1] > 20 * marginal[0]  # T: 1 → 200
+    # the block-diagonal shortcut equals κ of the full history matrix for a small symmetric H
+    from qmlapp.sparseqgd.carleman import history_kappa
+
+    rng = np.random.default_rng(0)
+    q, _ = np.linalg.qr(rng.normal(size=(4, 4)))
+    eigs = np.array([0.3, 1.0, 2.0, 5.0])
+    H = q @ np.diag(eigs) @ q.T
+    eta, T = 0.1, 6
+    full = history_kappa(np.eye(4) - eta * H, T)
+    assert history_kappa_from_eigs(eigs, eta, T) == pytest.approx(full, rel=1e-6)
+
+
+def test_r_number_is_undefined_unless_the_hessian_is_positive_definite() -> None:
+    assert not r_number(1.0, -0.1, 0.05, 10)["defined"]
+    r = r_number(2.0, 0.5, 0.1, 10)
+    assert r["defined"] and r["R"] == pytest.approx(1 / (0.1 * 10 * 0.5))
+
+
+def test_costs_and_small_solve(small: tuple[SparseQgdSpec, dict[str, Any], LocalContext]) -> None:
+    _, result, _ = small
+    targets = {t["target_params"]: t for t in result["paper_scale"]}
+    assert {7e6, 1.03e8} <= set(targets)
+    assert targets[1.03e8]["queries"] >= targets[7e6]["queries"] * 0.999
+    assert math.isfinite(result["estimated_speedup_at_target"])
+    s = result["small_solve"]
+    assert s["label"] == "simulated" and s["fidelity"] > 0.99 and s["qubits"]["total"] <= 14
+
+
+def test_cancel_stops_the_run() -> None:
+    with pytest.raises(RunCancelled):
+        run(SparseQgdSpec.from_dict(SMALL), LocalContext(cancel_after_steps=3))
+
+
+@pytest.mark.parametrize(("change", "field"), [({"prune_ratio": 1.0}, "prune_ratio"), ({"model": "resnet"}, "model"),
+                                               ({"carleman_order": 5}, "carleman_order"),
+                                               ({"hidden_units": 1000}, "hidden_units"),
+                                               ({"gate_time_s": 1.0}, "gate_time_s")])
+def test_bad_specs_name_the_field(change: dict[str, Any], field: str) -> None:
+    with pytest.raises(SpecError) as err:
+        SparseQgdSpec.from_dict(change)
+    assert err.value.field == field
+
+
+def test_cli_submit_wait_json(db_url: str, tmp_path: Path) -> None:
+    spec_file = tmp_path / "spec.json"
+    spec_file.write_text(json.dumps({**SMALL, "dense_epochs": 1, "sparse_epochs": 1, "small_solve": False}))
+    code, out, err = run_cli(db_url, "submit", "sparse_qgd", "--spec", str(spec_file), "--wait", "--json", timeout=300)
+    assert code == 0, err
+    result = json.loads(out)["result"]
+    assert set(get_kind("sparse_qgd").summary_keys) <= set(result)
+
+
+@pytest.fixture
+def app(db_url: str, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    monkeypatch.setenv("QMLAPP_DATABASE_URL", db_url)
+    monkeypatch.chdir(ROOT)
+    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=90)
+
+
+def test_page_validates_and_shows_a_finished_run(app: AppTest, storage: Storage, settings: Settings) -> None:
+    app.switch_page("pages/8_Sparse_quantum_GD.py").run()
+    assert not app.exception, [e.value for e in app.exception]
+    app.number_input(key="sq_prune_ratio").set_value(1.5)
+    app.button[0].click().run()
+    assert any("prune_ratio" in e.value for e in app.error)
+    assert storage.list_runs() == []
+    rec = services.submit_run(storage, "sparse_qgd", {**SMALL, "dense_epochs": 1, "sparse_epochs": 1})
+    assert Worker(settings, storage).run_once() == "succeeded", storage.get_run(rec.id).error
+    app.switch_page("pages/2_Runs.py").run()
+    assert not app.exception, [e.value for e in app.exception]
+    joined = " ".join(c.proto.spec for c in app.get("plotly_chart"))
+    for needle in ("Hessian spectrum over training", "history system", "favourable", "parameter count"):
+        assert needle in joined, needle
+    assert any("Small real solve" in m.value for m in app.markdown)
