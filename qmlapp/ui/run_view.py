@@ -68,7 +68,8 @@ def _results_block(run: RunRecord) -> None:
     for key, title in titles.items():
         if key in result and result[key] is not None:
             value = result[key]
-            rows.append({"quantity": title, "value": round(value, 4) if isinstance(value, float) else str(value),
+            shown = float(f"{value:.4g}") if isinstance(value, float) else str(value)  # keeps 8.4e-14 visible
+            rows.append({"quantity": title, "value": shown,
                          "provenance": labels.get(key, "computed")})
     if rows:
         st.dataframe(pd.DataFrame(rows), hide_index=True)

@@ -76,6 +76,11 @@ def results(run: RunRecord, detail: Any) -> None:
              help="Checkpoints whose estimated quantum window beats T classical steps and that are not "
                   "non-dissipative (estimated).")
     st.plotly_chart(plot_spectrum(spectrum_info(cps)), key=f"sq_spec_{run.id}")
+    methods = {cp["method"] for cp in cps}
+    if "lanczos" in methods:
+        st.caption("Checkpoints with more unpruned coordinates than the exact limit use Lanczos (80 Hessian-vector "
+                   "products, one probe): λ_min and λ_max are accurate, but quantiles and the negative fraction come "
+                   "from 80 Ritz values and are coarse. The other checkpoints are exact (eigh).")
     left, right = st.columns(2)
     left.plotly_chart(plot_kappa_t(kappa_t_info(result["kappa_vs_T"])), key=f"sq_kappa_{run.id}")
     right.plotly_chart(plot_cost(cost_info(cps)), key=f"sq_cost_{run.id}")
