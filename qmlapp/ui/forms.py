@@ -94,3 +94,16 @@ def submit_values(kind: str, values: Mapping[str, Any], run_name: str, *, key: s
     if announce:
         st.success(f"Queued run {run.id}: {run.name}")
     return run
+
+
+def kind_form(kind: str, groups: Sequence[tuple[str, Sequence[str]]], *, key: str) -> None:
+    """A kind's whole form section: the fields in column groups, *Run*, and the queued run shown live below."""
+    from qmlapp.ui.run_view import show_last_run  # run_view imports kind views, which import this module
+
+    with st.form(f"{key}_form"):
+        values = spec_widgets(kind, groups, key=key, rest=False)
+        run_name = st.text_input("run name (optional)", key=f"{key}_name")
+        submitted = st.form_submit_button("Run", type="primary")
+    if submitted:
+        submit_values(kind, values, run_name, key=key)
+    show_last_run(key)

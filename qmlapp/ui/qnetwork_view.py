@@ -27,8 +27,7 @@ from qmlapp.plots.qnetwork import (
 )
 from qmlapp.qnetwork import accounting as acc
 from qmlapp.specs import SpecError
-from qmlapp.ui.forms import spec_widgets, submit_values
-from qmlapp.ui.run_view import show_last_run
+from qmlapp.ui.forms import kind_form
 
 GROUPS = (
     ("Model", ("n_features", "layers", "params_per_unitary", "ansatz", "data_layers", "data_scale", "observable")),
@@ -52,13 +51,7 @@ def qnetwork_page() -> None:
             "protocol's O(L·log N/ε²) qubits for small models. The exponential separation of the paper is "
             "against protocols that must convey an N-dimensional input or a model whose description grows with "
             "N; the scaling plot shows both regimes (fixed P, and P = N).", icon="⚖️")
-    with st.form("qn_form"):
-        values = spec_widgets("qnetwork", GROUPS, key="qn", rest=False)
-        run_name = st.text_input("run name (optional)", key="qn_name")
-        submitted = st.form_submit_button("Run", type="primary")
-    if submitted:
-        submit_values("qnetwork", values, run_name, key="qn")
-    show_last_run("qn")
+    kind_form("qnetwork", GROUPS, key="qn")
 
 
 # --- run view sections (called by qmlapp.ui.run_view) --------------------------------------------

@@ -23,8 +23,7 @@ from qmlapp.plots.qnewton import (
     timeline_info,
 )
 from qmlapp.specs import SpecError
-from qmlapp.ui.forms import spec_widgets, submit_values
-from qmlapp.ui.run_view import show_last_run
+from qmlapp.ui.forms import kind_form
 
 GROUPS = (
     ("Model and training", ("dataset", "hidden_units", "optimizer", "hessian", "epochs", "batch_size",
@@ -48,13 +47,7 @@ def qnewton_page() -> None:
     st.caption("Fixes of the authors' code: the κ bound is computed with the correct (N/‖A‖²_F)^N term in log space "
                "(their typo gives NaN); the pruning mask is symmetrised so H̃ stays Hermitian; we prune, then "
                "regularise.")
-    with st.form("qnw_form"):
-        values = spec_widgets("qnewton", GROUPS, key="qnw", rest=False)
-        run_name = st.text_input("run name (optional)", key="qnw_name")
-        submitted = st.form_submit_button("Run", type="primary")
-    if submitted:
-        submit_values("qnewton", values, run_name, key="qnw")
-    show_last_run("qnw")
+    kind_form("qnewton", GROUPS, key="qnw")
 
 
 def curves(run: RunRecord, series: dict[str, Any]) -> None:

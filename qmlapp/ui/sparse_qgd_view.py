@@ -19,8 +19,7 @@ from qmlapp.plots.sparse_qgd import (
     scaling_info,
     spectrum_info,
 )
-from qmlapp.ui.forms import spec_widgets, submit_values
-from qmlapp.ui.run_view import show_last_run
+from qmlapp.ui.forms import kind_form
 
 GROUPS = (
     ("Training", ("dataset", "model", "hidden_units", "channels", "dense_epochs", "prune_ratio", "sparse_epochs",
@@ -44,13 +43,7 @@ def sparse_qgd_page() -> None:
     st.caption("The discrete-time history system 𝓛 = I − S⊗M is our construction (the paper leaves it as future "
                "work); the R-number is a diagnostic, not a guarantee (Jennings et al. 2025 corrected parts of the "
                "analysis).")
-    with st.form("sq_form"):
-        values = spec_widgets("sparse_qgd", GROUPS, key="sq", rest=False)
-        run_name = st.text_input("run name (optional)", key="sq_name")
-        submitted = st.form_submit_button("Run", type="primary")
-    if submitted:
-        submit_values("sparse_qgd", values, run_name, key="sq")
-    show_last_run("sq")
+    kind_form("sparse_qgd", GROUPS, key="sq")
 
 
 def curves(run: RunRecord, series: dict[str, Any]) -> None:
