@@ -76,6 +76,11 @@ def test_costs_and_small_solve(small: tuple[SparseQgdSpec, dict[str, Any], Local
     assert {7e6, 1.03e8} <= set(targets)
     assert targets[1.03e8]["queries"] >= targets[7e6]["queries"] * 0.999
     assert math.isfinite(result["estimated_speedup_at_target"])
+    schedule = result["schedule"]
+    assert len(schedule) == sum(c["phase"] in ("pruned", "sparse") for c in result["checkpoints"])
+    for w in schedule:
+        assert w["route"].startswith("quantum") == (w["download_shots"] > 0)
+    assert result["schedule_time_s"] <= result["schedule_classical_time_s"] + 1e-12  # never worse than classical
     s = result["small_solve"]
     assert s["label"] == "simulated" and s["fidelity"] > 0.99 and s["qubits"]["total"] <= 14
 

@@ -128,7 +128,21 @@ def run(spec: SparseQgdSpec, ctx: RunContext) -> dict[str, Any]:
     ns = [float(10**k) for k in np.arange(3, 12.01, 0.5)]
     scaling = cost_model.scaling_with_n(ns, sparsity_fraction, after["kappa_history"], after["s_row"], T,
                                         **{k: v for k, v in cost_kw.items() if k != "T"})
+    # The hybrid loop after pruning: each window is either quantum (upload the sparse weights, run T steps in the
+    # solver, download by tomography) or classical (T SGD steps), whichever the cost model says is cheaper.
+    schedule = []
+    for i, cp in enumerate(c for c in checkpoints if c["phase"] in ("pruned", "sparse")):
+        quantum = cp["favourable"]
+        schedule.append({"window": i + 1, "epoch": cp["epoch"], "steps": T,
+                         "route": "quantum: upload → T steps → download" if quantum else "classical: T SGD steps",
+                         "upload_gates": cp["cost"]["upload_gates"] if quantum else 0,
+                         "download_shots": cp["cost"]["shots"]["total"] if quantum else 0,
+                         "time_s": cp["cost"]["quantum_time_s"] if quantum else cp["cost"]["classical_time_s"],
+                         "classical_time_s": cp["cost"]["classical_time_s"]})
     result: dict[str, Any] = {
+        "schedule": schedule,
+        "schedule_time_s": sum(w["time_s"] for w in schedule),
+        "schedule_classical_time_s": sum(w["classical_time_s"] for w in schedule),
         "n_params": outcome.n_params,
         "sparsity": sparsity_fraction,
         "negative_eigen_fraction_after_prune": after["negative_fraction"],

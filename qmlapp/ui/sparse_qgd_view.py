@@ -84,6 +84,12 @@ def results(run: RunRecord, detail: Any) -> None:
             for cp in cps]
     with st.expander("Every checkpoint (computed; costs estimated)"):
         st.dataframe(pd.DataFrame(rows), hide_index=True)
+    if result.get("schedule"):
+        st.markdown("#### Download / re-upload schedule after pruning (estimated)")
+        st.dataframe(pd.DataFrame(result["schedule"]), hide_index=True)
+        st.caption(f"Each window is one checkpoint's conditions held for T steps. Hybrid total "
+                   f"{result['schedule_time_s']:.3g} s vs all classical {result['schedule_classical_time_s']:.3g} s "
+                   "(estimated, at this model's size).")
     st.markdown("#### Paper scale (estimated)")
     paper = [{"parameters": f"{t['target_params']:.3g}", "qubits": t["qubits"]["total"],
               "queries": f"{t['queries']:.3g}", "download shots": f"{t['shots']['total']:.3g}",
