@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.requirements-installed
 
-.PHONY: run test lint bench worker venv clean-venv
+.PHONY: run test lint bench worker venv clean-venv e2e
 
 $(STAMP): requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (TensorFlow Quantum has no wheel for other versions); set PYTHON=/path/to/python3.11")'
@@ -24,6 +24,11 @@ worker: $(STAMP)  ## an extra worker process for the same database
 
 test: $(STAMP)  ## the whole test suite
 	$(BIN)/python -m pytest -q
+
+e2e: $(STAMP)  ## browser tests: Playwright driving Debian's chromium against a real app + worker
+	@test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-e2e.txt
+	$(BIN)/python -m pytest -q e2e
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
