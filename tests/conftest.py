@@ -51,3 +51,14 @@ def processes(db_url: str, tmp_path: Path) -> Iterator[Processes]:
         yield procs
     finally:
         procs.cleanup()
+
+
+@pytest.fixture
+def app(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The real multipage app (``app.py``) under Streamlit's AppTest, on this test's database."""
+    from streamlit.testing.v1 import AppTest
+
+    root = Path(__file__).resolve().parents[1]
+    monkeypatch.setenv("QMLAPP_DATABASE_URL", db_url)
+    monkeypatch.chdir(root)
+    return AppTest.from_file(str(root / "app.py"), default_timeout=90)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from db import Storage
@@ -13,17 +11,9 @@ from qmlapp import services
 from qmlapp.config import Settings
 from qmlapp.worker import Worker
 
-ROOT = Path(__file__).resolve().parents[1]
 PAGE = "pages/5_Hypernetworks.py"
 TINY = {"problem": "custom", "custom_dataset": "gaussian2d", "custom_hidden": 1, "n_points": 300, "depth": 2,
         "study_depths": [1], "restarts": 2, "max_iterations": 40, "eval_samples": 100, "seed": 2}
-
-
-@pytest.fixture
-def app(db_url: str, monkeypatch: pytest.MonkeyPatch) -> AppTest:
-    monkeypatch.setenv("QMLAPP_DATABASE_URL", db_url)
-    monkeypatch.chdir(ROOT)
-    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=90)
 
 
 def _no_exceptions(at: AppTest) -> None:

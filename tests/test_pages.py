@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from helpers import TINY_QNN
 from streamlit.testing.v1 import AppTest
@@ -12,15 +10,6 @@ from db import Storage
 from qmlapp import services
 from qmlapp.config import Settings
 from qmlapp.worker import Worker
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-def app(db_url: str, monkeypatch: pytest.MonkeyPatch) -> AppTest:
-    monkeypatch.setenv("QMLAPP_DATABASE_URL", db_url)
-    monkeypatch.chdir(ROOT)
-    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
 
 
 def _no_exceptions(at: AppTest) -> None:

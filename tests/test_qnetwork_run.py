@@ -20,7 +20,6 @@ from qmlapp.registry import get_kind
 from qmlapp.specs import SpecError
 from qmlapp.worker import Worker
 
-ROOT = Path(__file__).resolve().parents[1]
 SMALL = {"n_features": 256, "layers": 2, "params_per_unitary": 8, "n_inputs": 3, "epsilon": 0.1}
 
 
@@ -103,13 +102,6 @@ def test_cli_submit_wait_json(db_url: str, tmp_path: Path) -> None:
     result = json.loads(out)["result"]
     assert set(get_kind("qnetwork").summary_keys) <= set(result)
     assert result["rounds"] == 3
-
-
-@pytest.fixture
-def app(db_url: str, monkeypatch: pytest.MonkeyPatch) -> AppTest:
-    monkeypatch.setenv("QMLAPP_DATABASE_URL", db_url)
-    monkeypatch.chdir(ROOT)
-    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=90)
 
 
 def test_page_queues_the_default_and_shows_a_finished_run(app: AppTest, storage: Storage,

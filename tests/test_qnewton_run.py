@@ -21,7 +21,6 @@ from qmlapp.registry import get_kind
 from qmlapp.specs import SpecError
 from qmlapp.worker import Worker
 
-ROOT = Path(__file__).resolve().parents[1]
 SMALL = {"dataset": "digits_4x4", "hidden_units": 4, "epochs": 2, "batch_size": 512, "gate_time_s": 1e-15,
          "hhl_size": 2}
 
@@ -102,13 +101,6 @@ def test_cli_submit_wait_json(db_url: str, tmp_path: Path) -> None:
     result = json.loads(out)["result"]
     assert set(get_kind("qnewton").summary_keys) <= set(result)
     assert result["sgd_time_s"] is None  # no baselines asked for
-
-
-@pytest.fixture
-def app(db_url: str, monkeypatch: pytest.MonkeyPatch) -> AppTest:
-    monkeypatch.setenv("QMLAPP_DATABASE_URL", db_url)
-    monkeypatch.chdir(ROOT)
-    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=90)
 
 
 def test_page_validates_and_shows_a_finished_run(app: AppTest, storage: Storage, settings: Settings) -> None:

@@ -22,7 +22,6 @@ from qmlapp.registry import get_kind
 from qmlapp.specs import SpecError
 from qmlapp.worker import Worker
 
-ROOT = Path(__file__).resolve().parents[1]
 SMALL = {"hidden_units": 8, "dense_epochs": 2, "sparse_epochs": 2, "window_steps": 10}
 
 
@@ -107,13 +106,6 @@ def test_cli_submit_wait_json(db_url: str, tmp_path: Path) -> None:
     assert code == 0, err
     result = json.loads(out)["result"]
     assert set(get_kind("sparse_qgd").summary_keys) <= set(result)
-
-
-@pytest.fixture
-def app(db_url: str, monkeypatch: pytest.MonkeyPatch) -> AppTest:
-    monkeypatch.setenv("QMLAPP_DATABASE_URL", db_url)
-    monkeypatch.chdir(ROOT)
-    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=90)
 
 
 def test_page_validates_and_shows_a_finished_run(app: AppTest, storage: Storage, settings: Settings) -> None:
