@@ -20,11 +20,26 @@ from qmlapp.experiments.qnetwork import QnetworkSpec
 from qmlapp.qnetwork import accounting as acc
 from qmlapp.qnetwork.data import load_qnet_data, random_inputs
 from qmlapp.qnetwork.model import SplitModel
-from qmlapp.qnetwork.protocol import estimate, exact_gradient, fourier_degree, run_protocol, shift_gradient
+from qmlapp.qnetwork.protocol import (
+    ProtocolRun,
+    exact_gradient,
+    fourier_degree,
+    run_protocol,
+    sample_mean,
+    shift_gradient,
+    standard_error,
+)
 
 SHOT_LADDER = (16, 64, 256, 1024, 4096, 16384, 65536)
 EXPRESSIVITY_QUBITS = 6  # the Fourier analysis along a path runs at this register size (cheap, exact)
 SCALING_MIN_QUBITS = 2
+
+
+def _estimate(run: ProtocolRun, copies: int, rng: np.random.Generator) -> tuple[float, float, int]:
+    """K single-shot copies of an already simulated protocol run (the same draw as ``protocol.estimate``,
+    without simulating the circuit again): (estimate, standard error, qubits communicated)."""
+    mean = float(sample_mean(run.expectation, copies, rng))
+    return mean, standard_error(mean, copies), int(copies) * run.qubits_per_copy
 
 
 def _inputs(spec: QnetworkSpec) -> tuple[np.ndarray, str]:
@@ -88,8 +103,7 @@ def _scaling(spec: QnetworkSpec, params_seed: int, ctx: RunContext, lo: float, h
         x = random_inputs(N, 1, spec.seed + n)[0]
         t0 = time.perf_counter()
         run = run_protocol(model, params, x)
-        rng = np.random.default_rng([spec.seed, n, 7])
-        est, se, qubits = estimate(model, params, x, spec.copies, rng)
+        est, se, qubits = _estimate(run, spec.copies, np.random.default_rng([spec.seed, n, 7]))
         points.append({"n_features": N, "n_qubits": n, "rounds": run.rounds,
                        "qubits_per_copy": sum(t.n_qubits for t in run.transfers),
                        "qubits_per_inference": qubits, "loss_exact": run.expectation, "loss_estimate": est,
@@ -123,17 +137,21 @@ def run(spec: QnetworkSpec, ctx: RunContext) -> dict[str, Any]:
     result: dict[str, Any] = {"n_qubits": spec.n_qubits, "n_features": spec.n_features, "layers": spec.layers,
                               "params_per_unitary": spec.params_per_unitary, "mode": spec.mode}
     if spec.mode == "training":
-        params = _train(spec, model, ctx, result)
+        params, X = _train(spec, model, ctx, result)
+        source = "test inputs"
+    else:
+        X, source = _inputs(spec)
     ctx.progress(0.6 if spec.mode == "training" else 0.02, "running the two-party protocol")
-    X, source = _inputs(spec) if spec.mode == "inference" else (result.pop("_eval_inputs"), "test inputs")
     runs = []
+    protocol_runs = []
     for x in X:
         ctx.check_cancelled()
         pr = run_protocol(model, params, x)
-        est, se, qubits = estimate(model, params, x, spec.copies, rng)
+        protocol_runs.append(pr)
+        est, se, qubits = _estimate(pr, spec.copies, rng)
         runs.append({"loss_exact": pr.expectation, "loss_estimate": est, "loss_se": se, "qubits": qubits,
                      "wall_s": pr.wall_s})
-    first = run_protocol(model, params, X[0])
+    first = protocol_runs[0]
     transfers = [{"round": i + 1, "from": t.sender, "to": t.receiver, "qubits": t.n_qubits}
                  for i, t in enumerate(first.transfers)]
     comm = _communication(spec, model, first.rounds)
@@ -141,7 +159,7 @@ def run(spec: QnetworkSpec, ctx: RunContext) -> dict[str, Any]:
     assert counted == comm["qubits_per_copy"], "the transfer log and the formula must agree"
     shots = []
     for K in sorted({*[k for k in SHOT_LADDER if k <= max(spec.copies, 1024)], spec.copies}):
-        est, se, _ = estimate(model, params, X[0], K, np.random.default_rng([spec.seed, K]))
+        est, se, _ = _estimate(first, K, np.random.default_rng([spec.seed, K]))
         shots.append({"copies": K, "estimate": est, "se": se})
     ctx.progress(0.7, "gradient communication (parameter shift through the protocol)")
     grad_demo = _gradient_demo(spec, model, params, X[0], rng)
@@ -219,7 +237,9 @@ def _gradient_demo(spec: QnetworkSpec, model: SplitModel, params: np.ndarray, x:
             "provenance": "simulated (shifted circuits run through the protocol; error vs exact gradient)"}
 
 
-def _train(spec: QnetworkSpec, model: SplitModel, ctx: RunContext, result: dict[str, Any]) -> np.ndarray:
+def _train(spec: QnetworkSpec, model: SplitModel, ctx: RunContext,
+           result: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Train with TFQ; fills the training keys of ``result``; returns (parameters, test inputs to run)."""
     from qmlapp.qnetwork.train import bce, predict, teacher_labels, train_split_model
 
     ctx.progress(0.01, f"loading {spec.dataset}")
@@ -242,8 +262,6 @@ def _train(spec: QnetworkSpec, model: SplitModel, ctx: RunContext, result: dict[
     test_loss, test_acc = bce(values, data.y_test)
     # The same test loss from K single-shot copies per input, as the parties would see it.
     rng = np.random.default_rng([spec.seed, 5])
-    from qmlapp.qnetwork.protocol import sample_mean
-
     est = np.asarray(sample_mean(values, spec.copies, rng))
     est_loss, est_acc = bce(est, data.y_test)
     steps = trained.steps_per_epoch * spec.epochs
@@ -262,6 +280,5 @@ def _train(spec: QnetworkSpec, model: SplitModel, ctx: RunContext, result: dict[
             "ship_data_bits": len(data.y_train) * acc.ship_data_bits(spec.n_features, spec.bits_per_number),
             "note": "per-example gradients over all steps; classical: Alice ships the training set once",
         },
-        "_eval_inputs": data.X_test[: spec.n_inputs],
     })
-    return trained.params
+    return trained.params, data.X_test[: spec.n_inputs]

@@ -107,10 +107,10 @@ def run(spec: SparseQgdSpec, ctx: RunContext) -> dict[str, Any]:
     outcome = train_from_spec(spec, exact_max=EXACT_HESSIAN_MAX, on_checkpoint=on_checkpoint,
                               check_cancelled=ctx.check_cancelled)
     after = next(c for c in checkpoints if c["phase"] == "pruned")
+    pruned_eigs = np.asarray(next(r for r in outcome.records if r["phase"] == "pruned")["eigenvalues"])
     kappa_curves = {
         "this model right after pruning (computed)": [
-            {"T": t, "kappa": history_kappa_from_eigs(np.asarray(next(
-                r for r in outcome.records if r["phase"] == "pruned")["eigenvalues"]), eta, t)} for t in KAPPA_TS],
+            {"T": t, "kappa": history_kappa_from_eigs(pruned_eigs, eta, t)} for t in KAPPA_TS],
         "reference: strictly contracting, μ = 0.8 (computed)": [
             {"T": t, "kappa": history_kappa_from_eigs(np.array([0.2 / eta]), eta, t)} for t in KAPPA_TS],
         "reference: marginal, μ = 1 (computed)": [
