@@ -292,10 +292,12 @@ class Storage:
         return {status: int(n) for status, n in rows}
 
     def claim_next_run(self, worker_id: str, kinds: Sequence[str] | None = None,
-                       sweep_id: int | None = None) -> RunRecord | None:
+                       sweep_id: int | None = None, in_sweep: bool | None = None) -> RunRecord | None:
         """Atomically move the oldest queued run to running for ``worker_id``; None if none is queued.
 
-        Each lost race means another worker claimed that run, so the loop always makes progress.
+        ``in_sweep`` True/False restricts the claim to sweep trials / to runs outside sweeps (sweep
+        trials go to a Dask cluster when one is configured). Each lost race means another worker
+        claimed that run, so the loop always makes progress.
         """
         while True:
             with self._session() as s:
@@ -304,6 +306,8 @@ class Storage:
                     q = q.where(Run.kind.in_(list(kinds)))
                 if sweep_id is not None:
                     q = q.where(Run.sweep_id == sweep_id)
+                if in_sweep is not None:
+                    q = q.where(Run.sweep_id.is_not(None) if in_sweep else Run.sweep_id.is_(None))
                 run_id = s.scalar(q)
             if run_id is None:
                 return None

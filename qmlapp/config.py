@@ -25,6 +25,7 @@ class Settings:
     stale_after_s: float = 30.0  # a running run with an older heartbeat is recovered
     poll_s: float = 0.5  # idle worker's queue polling interval
     embedded_worker: bool = True
+    dask_address: str | None = None  # scheduler address: sweep trials run on that Dask cluster
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -34,4 +35,5 @@ class Settings:
             stale_after_s=_env_float("QMLAPP_STALE_AFTER_S", cls.stale_after_s),
             poll_s=_env_float("QMLAPP_POLL_S", cls.poll_s),
             embedded_worker=os.environ.get("QMLAPP_EMBEDDED_WORKER", "1").lower() not in ("0", "false", "no"),
+            dask_address=os.environ.get("QMLAPP_DASK_ADDRESS") or None,
         )
