@@ -17,6 +17,7 @@ from typing import Any
 from db import FINISHED, MetricPoint, RunRecord, Storage, StorageError, WorkerRecord
 from qmlapp import __version__
 from qmlapp.registry import get_kind, parse_spec
+from qmlapp.resources import check_memory
 from qmlapp.specs import Spec, SpecError
 
 WORKER_ALIVE_WITHIN_S = 15.0
@@ -36,8 +37,10 @@ def software_versions() -> dict[str, str]:
 
 
 def validate_spec(kind: str, data: Mapping[str, Any]) -> Spec:
-    """Raise :class:`SpecError` naming the field; return the frozen spec otherwise."""
-    return parse_spec(kind, data)
+    """Raise :class:`SpecError` naming the field (also when the run would not fit in memory)."""
+    spec = parse_spec(kind, data)
+    check_memory(spec)
+    return spec
 
 
 def submit_run(storage: Storage, kind: str, data: Mapping[str, Any] | Spec, *, name: str = "",
@@ -46,6 +49,7 @@ def submit_run(storage: Storage, kind: str, data: Mapping[str, Any] | Spec, *, n
     spec = data if isinstance(data, Spec) else validate_spec(kind, data)
     if spec.kind != kind:
         raise SpecError("kind", f"spec is for {spec.kind!r}, not {kind!r}")
+    check_memory(spec)  # refused before queueing, however the spec was built
     seed = int(getattr(spec, "seed", 0))
     title = name or default_run_name(spec)
     return storage.create_run(kind, spec.to_dict(), seed=seed, name=title, versions=software_versions(),

@@ -113,6 +113,10 @@ class Spec:
     def validate(self) -> None:
         """Cross-field checks; override in subclasses and raise :class:`SpecError`."""
 
+    def memory_estimate(self) -> Any:
+        """Peak simulator memory as a ``qmlapp.resources.MemoryEstimate``; None when always small."""
+        return None
+
     # --- (de)serialisation -------------------------------------------------------------------
     @classmethod
     def params(cls) -> dict[str, tuple[dataclasses.Field[Any], Param]]:

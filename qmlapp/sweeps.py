@@ -24,6 +24,7 @@ from db import CANCELLED, FINISHED, QUEUED, RUNNING, SUCCEEDED, RunRecord, Stora
 from qmlapp.analysis import Categorical, Dimension, Range, SearchSpace, to_optuna_distributions
 from qmlapp.analysis.trials import objective_info
 from qmlapp.registry import KINDS, get_kind
+from qmlapp.resources import check_memory
 from qmlapp.services import software_versions
 from qmlapp.specs import Spec, SpecError
 
@@ -303,8 +304,8 @@ def advance_sweep(storage: Storage, sweep_id: int, *, workers: int = 1, owner: s
                 trial = study.ask(distributions)
                 total += 1
                 try:
-                    for r in range(spec.repeats):
-                        spec.trial_spec(trial.params, r)  # validate every repeat before queueing any
+                    for r in range(spec.repeats):  # validate every repeat (memory too) before queueing any
+                        check_memory(spec.trial_spec(trial.params, r))
                 except SpecError as exc:
                     trial.set_user_attr("invalid", f"{exc.field}: {exc.message}")
                     study.sampler = optuna.samplers.RandomSampler(seed=spec.seed)

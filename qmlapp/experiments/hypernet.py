@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from qmlapp.hypernet.layouts import CUSTOM_DATASETS, MAX_BITS, PROBLEMS, QUBIT_ORDERS, BitLayout, make_layout
+from qmlapp.resources import MemoryEstimate
 from qmlapp.specs import Spec, SpecError, param
 
 MAX_DEPTH = 12
@@ -125,6 +126,13 @@ class HypernetSpec(Spec):
     @property
     def n_bits(self) -> int:
         return self.layout().n_bits
+
+    def memory_estimate(self) -> MemoryEstimate:
+        n = self.n_bits
+        # The loss of every network (float64), state vector and adjoint copies (complex128), Born samples.
+        size = 2**n * (8 + 3 * 16) + self.eval_samples * n
+        return MemoryEstimate("custom_hidden" if self.problem == "custom" else "problem", size,
+                              f"2^{n} network losses (float64) + 3 state vectors of {n} qubits (complex128)")
 
     def validate(self) -> None:
         if self.problem == "custom":

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from qmlapp.resources import MemoryEstimate
 from qmlapp.specs import Spec, SpecError, param
 
 # N = 2^16 is simulated for real (a 16-qubit state vector, 1 MiB); up to 2^20 still fits comfortably.
@@ -89,6 +90,16 @@ class QnetworkSpec(Spec):
         if self.shots:
             return self.shots
         return math.ceil(2 * math.log(2 / self.delta) / self.epsilon**2)
+
+    def memory_estimate(self) -> MemoryEstimate:
+        n, dim = self.n_qubits, 2**self.n_qubits
+        if self.mode == "training":  # TFQ batches (complex64, adjoint copies) plus the float32 training data
+            size = self.batch_size * dim * 8 * 4 + self.train_size * dim * 4
+            return MemoryEstimate("n_features", size, f"batch {self.batch_size} × 2^{n} amplitudes × 4 copies + "
+                                                      f"{self.train_size} inputs × {dim} features")
+        # The inputs (float64), then per input a few complex128 state vectors of the two parties.
+        return MemoryEstimate("n_features", self.n_inputs * dim * 8 + 8 * dim * 16,
+                              f"{self.n_inputs} inputs × {dim} features (float64) + 8 state vectors of 2^{n}")
 
     def validate(self) -> None:
         padded, _ = QNET_DATASETS[self.dataset]

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from qmlapp.datasets import DATASETS
+from qmlapp.resources import MemoryEstimate
 from qmlapp.specs import Spec, SpecError, param
 
 MAX_QUBITS = 16  # TFQ adjoint training step at 16 qubits, batch 32: ~0.5 s on 2 cores
@@ -173,6 +174,17 @@ class QnnSpec(Spec):
         if self.budget_preset == "none":
             return self.epochs
         return HERBST_BUDGETS[(self.budget_preset, self.is_noisy)][self.optimizer]
+
+    def memory_estimate(self) -> MemoryEstimate:
+        n = self.n_qubits
+        # adam/sgd hold one batch; gradient-free optimisers evaluate the whole training split at once.
+        rows = self.batch_size if self.optimizer in GRADIENT_OPTIMIZERS else DATASETS[self.dataset].n_samples
+        if self.has_gate_noise and self.shots == 0:  # density matrices, intermediates kept for backprop
+            copies = 2 * self.depth + 4
+            return MemoryEstimate("n_qubits", rows * 4**n * 8 * copies,
+                                  f"{rows} rows × 4^{n} density-matrix entries (complex64) × {copies} copies")
+        return MemoryEstimate("n_qubits", rows * 2**n * 8 * 4,
+                              f"{rows} rows × 2^{n} amplitudes (complex64) × 4 working copies (adjoint)")
 
     def validate(self) -> None:
         info = DATASETS[self.dataset]

@@ -1,0 +1,77 @@
+"""Runs that would not fit in memory are refused before queueing, naming the field, in every entry point."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from db import Storage
+from qmlapp import services, sweeps
+from qmlapp.experiments.qnetwork import QnetworkSpec
+from qmlapp.experiments.qnn import QnnSpec
+from qmlapp.resources import GIB, check_memory, memory_limit_bytes, physical_memory
+from qmlapp.specs import SpecError
+
+BIG_QNN: dict[str, Any] = {"dataset": "breast_cancer", "n_qubits": 16, "batch_size": 1024, "epochs": 1}  # ~2 GiB
+
+
+def test_estimates_grow_with_the_register_and_name_the_field() -> None:
+    small, big = QnnSpec().memory_estimate(), QnnSpec(**BIG_QNN).memory_estimate()
+    assert small.field == big.field == "n_qubits"
+    assert big.bytes == 1024 * 2**16 * 8 * 4 and big.bytes > 1000 * small.bytes
+    noisy = QnnSpec(dataset="breast_cancer", n_qubits=8, noise_1q=0.01, batch_size=64).memory_estimate()
+    assert noisy.bytes == 64 * 4**8 * 8 * (2 * 2 + 4)  # density matrices: 4^n per row
+    net = QnetworkSpec(n_features=2**20, n_inputs=1000).memory_estimate()
+    assert net.field == "n_features" and net.bytes > 1000 * 2**20 * 8
+
+
+def test_limit_comes_from_the_environment_or_the_machine() -> None:
+    assert memory_limit_bytes({"QMLAPP_MEMORY_LIMIT_GB": "0.5"}) == GIB // 2
+    assert 0 < memory_limit_bytes({}) <= physical_memory()
+    for bad in ("lots", "0", "-1"):
+        with pytest.raises(SpecError, match="QMLAPP_MEMORY_LIMIT_GB"):
+            memory_limit_bytes({"QMLAPP_MEMORY_LIMIT_GB": bad})
+
+
+def test_check_memory_refuses_over_the_limit_only() -> None:
+    spec = QnnSpec(**BIG_QNN)
+    assert check_memory(spec, limit=4 * GIB) is not None
+    with pytest.raises(SpecError) as err:
+        check_memory(spec, limit=GIB)
+    assert err.value.field == "n_qubits"
+    assert "2.0 GiB" in err.value.message and "1.0 GiB" in err.value.message
+
+
+def test_submit_refuses_and_stores_nothing(storage: Storage, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QMLAPP_MEMORY_LIMIT_GB", "1")
+    with pytest.raises(SpecError, match="n_qubits"):
+        services.submit_run(storage, "qnn", BIG_QNN)
+    with pytest.raises(SpecError, match="n_qubits"):  # a spec built elsewhere is checked as well
+        services.submit_run(storage, "qnn", QnnSpec(**BIG_QNN))
+    assert storage.list_runs() == []
+    assert services.submit_run(storage, "qnn", {**BIG_QNN, "n_qubits": 4}).status == "queued"
+
+
+def test_cli_refuses_with_exit_2_and_no_traceback(cli: Any, tmp_path: Path) -> None:
+    path = tmp_path / "big.json"
+    path.write_text(json.dumps(BIG_QNN))
+    code, out, err = cli("submit", "qnn", "--spec", str(path), env={"QMLAPP_MEMORY_LIMIT_GB": "1"})
+    assert code == 2, err
+    assert "n_qubits: this run needs about 2.0 GiB" in err and "Traceback" not in err
+    code, out, _ = cli("runs", "--json")
+    assert json.loads(out)["runs"] == []
+
+
+def test_sweep_trials_over_the_limit_become_invalid_not_queued(storage: Storage,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QMLAPP_MEMORY_LIMIT_GB", "1")
+    spec = sweeps.SweepSpec.from_dict({"base": {**BIG_QNN, "n_qubits": 4}, "space": {"n_qubits": [4, 16]},
+                                       "sampler": "grid", "n_trials": 2})
+    sweep = sweeps.create_sweep(storage, spec)
+    queued = storage.list_runs(sweep_id=sweep.id)
+    assert [r.spec["n_qubits"] for r in queued] == [4]
+    reasons = [t.user_attrs.get("invalid", "") for t in sweeps._study(storage, sweep.id, spec).trials]
+    assert sum(r.startswith("n_qubits: this run needs about 2.0 GiB") for r in reasons) == 1, reasons
