@@ -23,6 +23,7 @@ from typing import Any
 from db import CANCELLED, FAILED, SUCCEEDED, RunRecord, Storage
 from qmlapp.config import Settings
 from qmlapp.context import RunCancelled, json_safe
+from qmlapp.distributed import start_dispatcher
 from qmlapp.registry import get_kind, parse_spec
 from qmlapp.services import software_versions
 from qmlapp.specs import SpecError
@@ -176,7 +177,8 @@ class Worker:
         if now - self._last_sweeps >= SWEEP_EVERY_S:
             self._last_sweeps = now
             self._advance_sweeps(None)
-        run = self.storage.claim_next_run(self.id)
+        # With a Dask cluster configured, sweep trials are the cluster's (a DaskDispatcher submits them).
+        run = self.storage.claim_next_run(self.id, in_sweep=False if self.settings.dask_address else None)
         if run is None:
             return None
         log.info("worker %s claimed run %s (%s)", self.id, run.id, run.kind)
@@ -248,15 +250,24 @@ def _configure_logging() -> None:
 
 def serve_workers(settings: Settings, concurrency: int = 1, parent_pid: int | None = None,
                   on_started: Callable[[], None] | None = None) -> None:
-    """Run ``concurrency`` worker processes until SIGTERM/SIGINT (or the parent process exits)."""
+    """Run ``concurrency`` worker processes until SIGTERM/SIGINT (or the parent process exits).
+
+    With QMLAPP_DASK_ADDRESS set the workers take only ordinary runs, and one DaskDispatcher sends the
+    sweep trials to that cluster.
+    """
     _configure_logging()
     Storage(settings.database_url).close()  # migrate once before the workers race to do it
     if concurrency <= 1:
         w = Worker(settings, parent_pid=parent_pid)
         w.install_signal_handlers()
+        dispatcher = start_dispatcher(settings, w.storage)
         if on_started:
             on_started()
-        w.serve()
+        try:
+            w.serve()
+        finally:
+            if dispatcher is not None:
+                dispatcher.stop()
         return
     mp = multiprocessing.get_context("spawn")  # TF is not fork-safe
     # Each process gets its share of the cores; oversubscribed TF thread pools slow everyone down.
@@ -275,6 +286,9 @@ def serve_workers(settings: Settings, concurrency: int = 1, parent_pid: int | No
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    # One dispatcher per worker group, in this supervisor: it outlives crashed worker processes and does
+    # not compete for the GIL with TensorFlow there.
+    dispatcher = start_dispatcher(settings)
     if on_started:
         on_started()
     restarts = 0
@@ -287,6 +301,8 @@ def serve_workers(settings: Settings, concurrency: int = 1, parent_pid: int | No
                 restarts += 1
                 log.warning("worker process %s exited with %s; restarting it", p.pid, p.exitcode)
                 procs[i] = spawn(i)
+    if dispatcher is not None:
+        dispatcher.stop()
     for p in procs:
         if p.is_alive():
             p.terminate()
