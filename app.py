@@ -1,8 +1,7 @@
 """QML Explorer home page. Start with `make run` (app + embedded worker) or `python -m qmlapp serve`."""
 
-import streamlit as st
-
+from qmlapp.ui.auth import setup_page
 from qmlapp.ui.pages import home_page
 
-st.set_page_config(page_title="QML Explorer", page_icon="⚛️", layout="wide")
+setup_page("QML Explorer", "⚛️")
 home_page()

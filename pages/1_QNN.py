@@ -1,6 +1,5 @@
-import streamlit as st
-
+from qmlapp.ui.auth import setup_page
 from qmlapp.ui.pages import qnn_page
 
-st.set_page_config(page_title="QNN classifier · QML Explorer", page_icon="🧪", layout="wide")
+setup_page("QNN classifier · QML Explorer", "🧪")
 qnn_page()

@@ -1,6 +1,5 @@
-import streamlit as st
-
+from qmlapp.ui.auth import setup_page
 from qmlapp.ui.pages import runs_page
 
-st.set_page_config(page_title="Runs · QML Explorer", page_icon="📋", layout="wide")
+setup_page("Runs · QML Explorer", "📋")
 runs_page()

@@ -1,6 +1,5 @@
-import streamlit as st
-
+from qmlapp.ui.auth import setup_page
 from qmlapp.ui.sweeps_view import sweeps_page
 
-st.set_page_config(page_title="Sweeps · QML Explorer", page_icon="🧭", layout="wide")
+setup_page("Sweeps · QML Explorer", "🧭")
 sweeps_page()

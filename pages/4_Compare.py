@@ -1,6 +1,5 @@
-import streamlit as st
-
+from qmlapp.ui.auth import setup_page
 from qmlapp.ui.compare_view import compare_page
 
-st.set_page_config(page_title="Compare · QML Explorer", page_icon="📊", layout="wide")
+setup_page("Compare · QML Explorer", "📊")
 compare_page()

@@ -1,6 +1,5 @@
-import streamlit as st
-
+from qmlapp.ui.auth import setup_page
 from qmlapp.ui.hypernet_view import hypernet_page
 
-st.set_page_config(page_title="Quantum hypernetworks · QML Explorer", page_icon="🧬", layout="wide")
+setup_page("Quantum hypernetworks · QML Explorer", "🧬")
 hypernet_page()

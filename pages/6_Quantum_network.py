@@ -1,6 +1,5 @@
-import streamlit as st
-
+from qmlapp.ui.auth import setup_page
 from qmlapp.ui.qnetwork_view import qnetwork_page
 
-st.set_page_config(page_title="Quantum network · QML Explorer", page_icon="🛰️", layout="wide")
+setup_page("Quantum network · QML Explorer", "🛰️")
 qnetwork_page()

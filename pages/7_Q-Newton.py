@@ -1,6 +1,5 @@
-import streamlit as st
-
+from qmlapp.ui.auth import setup_page
 from qmlapp.ui.qnewton_view import qnewton_page
 
-st.set_page_config(page_title="Q-Newton · QML Explorer", page_icon="🧮", layout="wide")
+setup_page("Q-Newton · QML Explorer", "🧮")
 qnewton_page()

@@ -1,6 +1,5 @@
-import streamlit as st
-
+from qmlapp.ui.auth import setup_page
 from qmlapp.ui.sparse_qgd_view import sparse_qgd_page
 
-st.set_page_config(page_title="Sparse quantum GD · QML Explorer", page_icon="🌿", layout="wide")
+setup_page("Sparse quantum GD · QML Explorer", "🌿")
 sparse_qgd_page()

@@ -15,8 +15,10 @@ from typing import Any
 
 from db import Storage, StorageError
 from qmlapp import services
+from qmlapp.access import generate_password, policy, read_secrets
 from qmlapp.config import Settings
 from qmlapp.context import json_safe
+from qmlapp.distributed import DaskUnavailable, is_dask_worker_id
 from qmlapp.registry import KINDS
 from qmlapp.specs import SpecError
 
@@ -66,6 +68,11 @@ def cmd_kinds(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _local_workers(storage: Storage) -> list[Any]:
+    """Live local workers; runs executing on a Dask cluster have worker records too, but never take local runs."""
+    return [w for w in services.alive_workers(storage) if not is_dask_worker_id(w.id)]
+
+
 def _wait(storage: Storage, run_id: int, settings: Settings, quiet: bool) -> Any:
     """Wait for a run; execute it here when no worker is alive so the CLI works on its own."""
     from qmlapp.worker import execute_run, new_worker_id
@@ -75,10 +82,10 @@ def _wait(storage: Storage, run_id: int, settings: Settings, quiet: bool) -> Any
         run = storage.get_run(run_id)
         if run.finished:
             return run
-        if not services.alive_workers(storage):
+        if not _local_workers(storage):
             storage.recover_stale_runs(settings.stale_after_s)  # nobody else will
             run = storage.get_run(run_id)
-        if run.status == "queued" and not services.alive_workers(storage):
+        if run.status == "queued" and not _local_workers(storage):
             worker_id = new_worker_id("cli")
             claimed = storage.claim_run(run_id, worker_id)
             if claimed is not None:
@@ -182,6 +189,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from qmlapp.distributed import start_dispatcher
     from qmlapp.worker import Worker, serve_workers
 
     if args.concurrency < 1:
@@ -189,7 +197,12 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     if args.max_runs is not None or args.idle_exit is not None:
         w = Worker(settings, parent_pid=args.parent_pid)
         w.install_signal_handlers()
-        w.serve(max_runs=args.max_runs, idle_exit_s=args.idle_exit)
+        dispatcher = start_dispatcher(settings, w.storage)
+        try:
+            w.serve(max_runs=args.max_runs, idle_exit_s=args.idle_exit)
+        finally:
+            if dispatcher is not None:
+                dispatcher.stop()
         return 0
     serve_workers(settings, args.concurrency, parent_pid=args.parent_pid)
     return 0
@@ -199,6 +212,13 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     """Start Streamlit and (unless disabled) one embedded worker process; stop both together."""
     Storage(settings.database_url).close()  # migrate before either process starts
     env = dict(os.environ, QMLAPP_DATABASE_URL=settings.database_url)
+    access = policy(args.address, read_secrets(Path.cwd()), os.environ)
+    if access.required and not access.configured:
+        # Never open to the network without a login: make a password and say it (like Jupyter's token).
+        env["QMLAPP_PASSWORD"] = generate_password()
+        print(f"The app listens on {args.address}, so it needs a login and none is configured; "
+              f"password for this session: {env['QMLAPP_PASSWORD']}\n(set QMLAPP_PASSWORD or "
+              "[qmlapp] password / [auth] in .streamlit/secrets.toml to choose one)", file=sys.stderr, flush=True)
     worker_cmd = [sys.executable, "-m", "qmlapp", "worker", "--parent-pid", str(os.getpid())]
     embedded = settings.embedded_worker and not args.no_worker
     procs: list[subprocess.Popen[bytes]] = []
@@ -210,7 +230,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
          "--browser.gatherUsageStats", "false"], env=env, cwd=os.getcwd())
     procs.append(app)
     print(f"QML Explorer on http://{args.address}:{args.port} "
-          f"({'with' if len(procs) > 1 else 'without'} an embedded worker); Ctrl-C stops everything",
+          f"({'with' if len(procs) > 1 else 'without'} an embedded worker; "
+          f"{'login required' if access.required else 'no login: localhost only'}); Ctrl-C stops everything",
           file=sys.stderr)
 
     def _stop(signum: int, _frame: Any) -> None:
@@ -239,8 +260,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return code
 
 
-def _wait_sweep(storage: Storage, sweep_id: int, settings: Settings, quiet: bool) -> None:
-    """Drive a sweep to its end; when no worker is alive, run its trials in this process."""
+def _wait_sweep(storage: Storage, sweep_id: int, settings: Settings, quiet: bool, client: Any = None) -> None:
+    """Drive a sweep to its end; when no worker is alive, run its trials in this process, or on the Dask
+    cluster of QMLAPP_DASK_ADDRESS when that is set (``client``: an already connected client for it)."""
     from qmlapp import sweeps
     from qmlapp.worker import execute_run, new_worker_id
 
@@ -248,12 +270,24 @@ def _wait_sweep(storage: Storage, sweep_id: int, settings: Settings, quiet: bool
     stop = threading.Event()
     old = {sig: signal.signal(sig, lambda *_, ev=stop: ev.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     last = ""
+    dispatcher = None
+    own_client = None
     try:
         while not stop.is_set():
-            alive = services.alive_workers(storage)
+            alive = _local_workers(storage)
             if not alive:
                 storage.recover_stale_runs(settings.stale_after_s)
-            sweeps.advance_sweep(storage, sweep_id, workers=max(1, len(alive)))
+            if settings.dask_address and not alive and dispatcher is None:
+                from qmlapp.distributed import DaskDispatcher, connect
+
+                if client is None:
+                    client = own_client = connect(settings.dask_address)
+                dispatcher = DaskDispatcher(settings, storage, client, sweep_id=sweep_id).start()
+                if not quiet:
+                    print(f"no worker is running; this process sends the trials to the Dask cluster at "
+                          f"{settings.dask_address}", file=sys.stderr)
+            workers = dispatcher.capacity if dispatcher is not None else max(1, len(alive))
+            sweeps.advance_sweep(storage, sweep_id, workers=workers)
             sweep = storage.get_sweep(sweep_id)
             if sweep.status != sweeps.ACTIVE:
                 return
@@ -263,7 +297,7 @@ def _wait_sweep(storage: Storage, sweep_id: int, settings: Settings, quiet: bool
             if not quiet and line != last:
                 print(line, file=sys.stderr)
                 last = line
-            run = None if alive else storage.claim_next_run(worker_id, sweep_id=sweep_id)
+            run = None if alive or dispatcher is not None else storage.claim_next_run(worker_id, sweep_id=sweep_id)
             if run is not None:
                 storage.register_worker(worker_id, "cli", os.getpid())
                 execute_run(storage, run, worker_id, settings, stop)
@@ -272,6 +306,10 @@ def _wait_sweep(storage: Storage, sweep_id: int, settings: Settings, quiet: bool
                 time.sleep(0.5)
         raise KeyboardInterrupt
     finally:
+        if dispatcher is not None:
+            dispatcher.stop()  # trials not started on the cluster go back to the queue
+        if own_client is not None:
+            own_client.close()
         for sig, handler in old.items():
             signal.signal(sig, handler)
 
@@ -291,9 +329,20 @@ def cmd_sweep(args: argparse.Namespace, settings: Settings) -> int:
         data = _read_spec(args.spec)
     spec = sweeps.SweepSpec.from_dict(data)  # validated before anything is stored
     storage = _storage(settings)
-    sweep = sweeps.create_sweep(storage, spec, workers=max(1, len(services.alive_workers(storage))))
-    if args.wait:
-        _wait_sweep(storage, sweep.id, settings, quiet=args.json)
+    client = None
+    workers = max(1, len(_local_workers(storage)))
+    if args.wait and settings.dask_address and not _local_workers(storage):
+        from qmlapp.distributed import connect
+
+        client = connect(settings.dask_address)  # an unreachable scheduler fails before anything is stored
+        workers = max(1, sum(client.nthreads().values()))
+    try:
+        sweep = sweeps.create_sweep(storage, spec, workers=workers)
+        if args.wait:
+            _wait_sweep(storage, sweep.id, settings, quiet=args.json, client=client)
+    finally:
+        if client is not None:
+            client.close()
     doc = sweeps.sweep_json(storage, sweep.id)
     if args.json:
         _emit(doc)
@@ -426,5 +475,8 @@ def main(argv: list[str] | None = None) -> int:
     except CliError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.code
+    except DaskUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
