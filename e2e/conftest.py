@@ -3,6 +3,7 @@ driven by Playwright through Debian's chromium. Screenshots of failing tests go 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -28,30 +29,49 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+NETWORK_PASSWORD = "e2e-password"
+
+
+@contextlib.contextmanager
+def _serve(workdir: Path, *extra: str, env_extra: dict[str, str] | None = None) -> Iterator[str]:
+    """A real `python -m qmlapp serve` on a fresh SQLite database; yields its URL once healthy."""
+    port = _free_port()
+    db = workdir / "app.db"
+    env = {**os.environ, "QMLAPP_DATABASE_URL": f"sqlite:///{db}", "PYTHONPATH": str(ROOT), **(env_extra or {})}
+    with open(workdir / "serve.log", "w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "qmlapp", "serve", "--port", str(port), *extra], cwd=ROOT,
+                                env=env, stdout=log, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 90
+            while True:
+                try:
+                    if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                        break
+                except OSError:
+                    pass
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError(f"the app did not start; see {workdir / 'serve.log'}")
+                time.sleep(0.5)
+            yield url
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
 @pytest.fixture(scope="session")
 def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = _free_port()
-    db = tmp_path_factory.mktemp("e2e") / "app.db"
-    env = {**os.environ, "QMLAPP_DATABASE_URL": f"sqlite:///{db}", "PYTHONPATH": str(ROOT)}
-    log = open(db.parent / "serve.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "qmlapp", "serve", "--port", str(port)], cwd=ROOT, env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            pass
-        if time.monotonic() > deadline or proc.poll() is not None:
-            proc.terminate()
-            raise RuntimeError(f"the app did not start; see {db.parent / 'serve.log'}")
-        time.sleep(0.5)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=30)
-    log.close()
+    """The app on localhost with its embedded worker: no login."""
+    with _serve(tmp_path_factory.mktemp("e2e")) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def network_app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The app bound to every interface, as in the Docker image: a password is required."""
+    with _serve(tmp_path_factory.mktemp("e2e_net"), "--address", "0.0.0.0", "--no-worker",
+                env_extra={"QMLAPP_PASSWORD": NETWORK_PASSWORD}) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
