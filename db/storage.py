@@ -6,9 +6,13 @@ Contract:
 - Run lifecycle: ``queued → running → succeeded | failed | cancelled``. A queued run is claimed with
   a compare-and-set on its status, so two workers never run the same run. Writes from a worker
   (progress, finish) only apply while that worker still owns the run.
+- On PostgreSQL the claim is one transaction that locks the oldest queued row with
+  ``FOR UPDATE SKIP LOCKED``, so competing workers never wait on each other's candidate row; on SQLite
+  (no row locks) it is the compare-and-set above, retried on a lost race.
 - A running run whose heartbeat is older than ``stale_after_s`` is requeued until it has been
   attempted ``max_attempts`` times, then failed with a reason (``recover_stale_runs``).
 - Timestamps are timezone-aware UTC.
+- Works on SQLite and PostgreSQL (``postgresql+psycopg://...``); Alembic migrations run on both.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "queued", "running", "succeeded"
 STATUSES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED)
 FINISHED = (SUCCEEDED, FAILED, CANCELLED)
 MIGRATIONS = Path(__file__).parent / "migrations"
+# pg_advisory_xact_lock key that serialises ``migrate`` across processes on PostgreSQL ("qmlmigr").
+PG_MIGRATION_LOCK = 0x716D6C6D696772
 
 
 class StorageError(Exception):
@@ -196,8 +202,14 @@ def make_engine(url: str) -> sa.Engine:
     return engine
 
 
+def _is_postgres(engine_or_url: sa.Engine | sa.URL) -> bool:
+    url = engine_or_url.url if isinstance(engine_or_url, sa.Engine) else engine_or_url
+    return url.get_backend_name() == "postgresql"
+
+
 def migrate(engine: sa.Engine) -> None:
-    """Apply Alembic migrations up to head (idempotent; serialised across processes on SQLite)."""
+    """Apply Alembic migrations up to head; idempotent, and serialised across processes (a file lock
+    next to an SQLite database, a transaction-scoped advisory lock on PostgreSQL)."""
     from alembic import command
     from alembic.config import Config
 
@@ -208,6 +220,10 @@ def migrate(engine: sa.Engine) -> None:
     if path is not None:
         lock_ctx = _file_lock(path.with_name(path.name + ".migrate.lock"))
     with lock_ctx, engine.connect() as conn:
+        if _is_postgres(engine):
+            # Held until the commit below, so a second process waits here and then sees the
+            # migrated schema instead of racing to CREATE the same tables.
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_MIGRATION_LOCK})
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
         conn.commit()
@@ -233,6 +249,7 @@ class Storage:
             migrate(self.engine)
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(self.engine.execution_options(write=True), expire_on_commit=False)
+        self._postgres = _is_postgres(self.engine)
 
     @contextlib.contextmanager
     def _session(self, write: bool = False) -> Iterator[Session]:
@@ -293,21 +310,31 @@ class Storage:
 
     def claim_next_run(self, worker_id: str, kinds: Sequence[str] | None = None,
                        sweep_id: int | None = None, in_sweep: bool | None = None) -> RunRecord | None:
-        """Atomically move the oldest queued run to running for ``worker_id``; None if none is queued.
+        """Atomically move the oldest queued run to running for ``worker_id``; None if none is queued
+        (on PostgreSQL also when every matching queued run is being claimed by another transaction
+        at that moment: callers poll again, as they do on an empty queue).
 
         ``in_sweep`` True/False restricts the claim to sweep trials / to runs outside sweeps (sweep
-        trials go to a Dask cluster when one is configured). Each lost race means another worker
+        trials go to a Dask cluster when one is configured). On PostgreSQL one transaction locks
+        the row with ``FOR UPDATE SKIP LOCKED`` (rows other claimers hold are skipped, not waited
+        for) and moves it to running. On SQLite each lost compare-and-set race means another worker
         claimed that run, so the loop always makes progress.
         """
+        q = sa.select(Run.id).where(Run.status == QUEUED).order_by(Run.id).limit(1)
+        if kinds:
+            q = q.where(Run.kind.in_(list(kinds)))
+        if sweep_id is not None:
+            q = q.where(Run.sweep_id == sweep_id)
+        if in_sweep is not None:
+            q = q.where(Run.sweep_id.is_not(None) if in_sweep else Run.sweep_id.is_(None))
+        if self._postgres:
+            with self._session(write=True) as s:
+                run_id = s.scalar(q.with_for_update(skip_locked=True))
+                if run_id is None:
+                    return None
+                return self._claim_locked(s, run_id, worker_id)
         while True:
             with self._session() as s:
-                q = sa.select(Run.id).where(Run.status == QUEUED).order_by(Run.id).limit(1)
-                if kinds:
-                    q = q.where(Run.kind.in_(list(kinds)))
-                if sweep_id is not None:
-                    q = q.where(Run.sweep_id == sweep_id)
-                if in_sweep is not None:
-                    q = q.where(Run.sweep_id.is_not(None) if in_sweep else Run.sweep_id.is_(None))
                 run_id = s.scalar(q)
             if run_id is None:
                 return None
@@ -317,21 +344,26 @@ class Storage:
 
     def claim_run(self, run_id: int, worker_id: str) -> RunRecord | None:
         """Compare-and-set one specific run from queued to running; None if someone else got it."""
-        now = utcnow()
         with self._session(write=True) as s:
-            res = s.execute(
-                sa.update(Run)
-                .where(Run.id == run_id, Run.status == QUEUED)
-                .values(status=RUNNING, worker_id=worker_id, started_at=now, heartbeat_at=now,
-                        attempts=Run.attempts + 1, progress=0.0, message="starting",
-                        finished_at=None, error=None, traceback=None)
-            )
-            if res.rowcount != 1:  # type: ignore[attr-defined]
-                return None
-            row = s.get(Run, run_id)
-            assert row is not None
-            s.refresh(row)
-            return _run_record(row)
+            return self._claim_locked(s, run_id, worker_id)
+
+    @staticmethod
+    def _claim_locked(s: Session, run_id: int, worker_id: str) -> RunRecord | None:
+        """The compare-and-set UPDATE of a claim, in the caller's write session."""
+        now = utcnow()
+        res = s.execute(
+            sa.update(Run)
+            .where(Run.id == run_id, Run.status == QUEUED)
+            .values(status=RUNNING, worker_id=worker_id, started_at=now, heartbeat_at=now,
+                    attempts=Run.attempts + 1, progress=0.0, message="starting",
+                    finished_at=None, error=None, traceback=None)
+            .execution_options(synchronize_session=False)
+        )
+        if res.rowcount != 1:  # type: ignore[attr-defined]
+            return None
+        row = s.get(Run, run_id, populate_existing=True)
+        assert row is not None
+        return _run_record(row)
 
     def heartbeat(self, run_id: int, worker_id: str) -> Heartbeat:
         with self._session(write=True) as s:
@@ -389,7 +421,7 @@ class Storage:
     def request_cancel(self, run_id: int) -> RunRecord:
         """Cancel a queued run at once; flag a running one (its worker stops within one step)."""
         with self._session(write=True) as s:
-            row = s.get(Run, run_id)
+            row = s.get(Run, run_id, with_for_update=True)
             if row is None:
                 raise StorageError(f"run {run_id} does not exist")
             if row.status == QUEUED:
@@ -408,7 +440,7 @@ class Storage:
     def delete_run(self, run_id: int) -> None:
         """Delete a run with its metrics and artifacts; a running run must be cancelled first."""
         with self._session(write=True) as s:
-            row = s.get(Run, run_id)
+            row = s.get(Run, run_id, with_for_update=True)
             if row is None:
                 raise StorageError(f"run {run_id} does not exist")
             if row.status == RUNNING:
@@ -422,7 +454,9 @@ class Storage:
         cutoff = utcnow() - timedelta(seconds=stale_after_s)
         out: list[Recovery] = []
         with self._session(write=True) as s:
-            rows = s.scalars(sa.select(Run).where(Run.status == RUNNING, Run.heartbeat_at < cutoff)).all()
+            # Rows another transaction holds (a claim, a heartbeat) are skipped: not stale for long.
+            rows = s.scalars(sa.select(Run).where(Run.status == RUNNING, Run.heartbeat_at < cutoff)
+                             .order_by(Run.id).with_for_update(skip_locked=True)).all()
             for row in rows:
                 who = row.worker_id or "unknown worker"
                 if row.cancel_requested:
@@ -528,7 +562,7 @@ class Storage:
     def update_sweep(self, sweep_id: int, *, status: str | None = None, message: str | None = None,
                      summary: dict[str, Any] | None = None, finished: bool | None = None) -> SweepRecord:
         with self._session(write=True) as s:
-            row = s.get(Sweep, sweep_id)
+            row = s.get(Sweep, sweep_id, with_for_update=True)
             if row is None:
                 raise StorageError(f"sweep {sweep_id} does not exist")
             if status is not None:
@@ -574,12 +608,15 @@ class Storage:
     def delete_sweep(self, sweep_id: int) -> None:
         """Delete a sweep, its journal and its finished runs; running trials must be cancelled first."""
         with self._session(write=True) as s:
-            if s.get(Sweep, sweep_id) is None:
+            if s.get(Sweep, sweep_id, with_for_update=True) is None:
                 raise StorageError(f"sweep {sweep_id} does not exist")
-            busy = s.scalar(sa.select(sa.func.count()).where(Run.sweep_id == sweep_id, Run.status == RUNNING))
+            # Lock the trials so that none is claimed between this check and the delete.
+            trials = s.execute(sa.select(Run.id, Run.status).where(Run.sweep_id == sweep_id)
+                               .order_by(Run.id).with_for_update()).all()
+            busy = sum(1 for _, status in trials if status == RUNNING)
             if busy:
                 raise StorageError(f"sweep {sweep_id} has {busy} running trial(s); cancel it before deleting")
-            ids = list(s.scalars(sa.select(Run.id).where(Run.sweep_id == sweep_id)))
+            ids = [run_id for run_id, _ in trials]
             if ids:
                 s.execute(sa.delete(Metric).where(Metric.run_id.in_(ids)))
                 s.execute(sa.delete(ArtifactRow).where(ArtifactRow.run_id.in_(ids)))

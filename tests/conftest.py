@@ -1,6 +1,11 @@
-"""Shared fixtures: a throw-away SQLite database per test, fast worker settings, CLI/worker launchers.
+"""Shared fixtures: a throw-away database per test, fast worker settings, CLI/worker launchers.
 
 Everything is real: SQLite files under ``tmp_path``, the real ``qnn`` kind, real subprocesses.
+
+With ``QMLAPP_TEST_POSTGRES_URL`` set (``scripts/with-postgres.sh`` / ``make test-pg`` set it to a
+throwaway server) every test gets a fresh PostgreSQL database instead, and only the tests that touch a
+database are collected (those using ``db_url``, directly or through ``storage``/``settings``/``cli``/
+``processes``/``app``, and those marked ``@pytest.mark.db``).
 """
 
 from __future__ import annotations
@@ -10,15 +15,44 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import CliResult, Processes, run_cli, sqlite_url
+from helpers import CliResult, Processes, postgres_admin_url, postgres_database, run_cli, sqlite_url
 
 from db import Storage
 from qmlapp.config import Settings
 
+POSTGRES_ADMIN_URL = postgres_admin_url()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "db: touches a database without the db_url fixture (kept by `make test-pg`)")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    where = "PostgreSQL at " + POSTGRES_ADMIN_URL if POSTGRES_ADMIN_URL else "SQLite files under tmp_path"
+    return f"qmlapp test databases: {where}"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On PostgreSQL keep only the tests that touch a database; the rest already ran on SQLite."""
+    if not POSTGRES_ADMIN_URL:
+        return
+    keep, drop = [], []
+    for item in items:
+        uses_db = "db_url" in getattr(item, "fixturenames", ()) or item.get_closest_marker("db") is not None
+        (keep if uses_db else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
 
 @pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    return sqlite_url(tmp_path / "qmlapp.db")
+def db_url(tmp_path: Path) -> Iterator[str]:
+    """An empty database for this test: an SQLite file, or a fresh database on the PostgreSQL server."""
+    if POSTGRES_ADMIN_URL:
+        with postgres_database(POSTGRES_ADMIN_URL) as url:
+            yield url
+    else:
+        yield sqlite_url(tmp_path / "qmlapp.db")
 
 
 @pytest.fixture

@@ -12,7 +12,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+import uuid
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,30 @@ CliResult = tuple[int, str, str]
 
 def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
+
+
+def postgres_admin_url() -> str | None:
+    """The throwaway server's admin URL (``scripts/with-postgres.sh`` sets it), or None."""
+    return os.environ.get("QMLAPP_TEST_POSTGRES_URL") or None
+
+
+@contextlib.contextmanager
+def postgres_database(admin_url: str) -> Iterator[str]:
+    """CREATE a fresh database ``t_<uuid>`` on the server of ``admin_url``; DROP it (FORCE) afterwards."""
+    import sqlalchemy as sa
+
+    name = f"t_{uuid.uuid4().hex}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        try:
+            yield sa.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+        finally:
+            with admin.connect() as conn:  # FORCE: ends what subprocesses or cached engines left open
+                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        admin.dispose()
 
 
 def cli_env(db_url: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -55,11 +80,11 @@ class Processes:
         self.db_url, self.log_dir = db_url, log_dir
         self.procs: list[tuple[subprocess.Popen[bytes], Path]] = []
 
-    def start(self, *args: str) -> subprocess.Popen[bytes]:
+    def start(self, *args: str, env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
         log = self.log_dir / f"proc-{len(self.procs)}.log"
         with open(log, "wb") as fh:
             # Own process group, so that cleanup also reaches the worker children it spawns.
-            proc = subprocess.Popen([sys.executable, "-m", "qmlapp", *args], cwd=ROOT, env=cli_env(self.db_url),
+            proc = subprocess.Popen([sys.executable, "-m", "qmlapp", *args], cwd=ROOT, env=cli_env(self.db_url, env),
                                     stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
         self.procs.append((proc, log))
         return proc
@@ -92,7 +117,10 @@ def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: 
 
 # --- bodies of spawned processes ---------------------------------------------------------------
 def claim_loop(url: str, worker_id: str, start: Any, out: Any) -> None:
-    """Claim queued runs until none is left; report claimed ids, spurious Nones and errors."""
+    """Claim queued runs until none is left; report claimed ids, spurious Nones and errors.
+
+    ``start`` is an Event or a Barrier (``wait(timeout=...)``): the race begins when it opens.
+    """
     claimed: list[int] = []
     errors: list[str] = []
     spurious_none = 0
@@ -116,7 +144,7 @@ def claim_loop(url: str, worker_id: str, start: Any, out: Any) -> None:
 
 
 def open_storage(url: str, start: Any, out: Any) -> None:
-    """Open (and so migrate) a Storage concurrently with other processes."""
+    """Open (and so migrate) a Storage concurrently with other processes (``start``: Event or Barrier)."""
     try:
         from db import Storage
 

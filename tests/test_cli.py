@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import TINY_QNN, CliResult, run_cli, sqlite_url
+from helpers import TINY_QNN, CliResult, postgres_admin_url, postgres_database, run_cli, sqlite_url
 
 from db import CANCELLED, QUEUED, SUCCEEDED, Storage
 from qmlapp import services
 from qmlapp.experiments.qnn import QnnSpec
+
+pytestmark = pytest.mark.db  # every test here talks to a database (kept by `make test-pg`)
 
 WAIT_SPEC = {"dataset": "banknote", "epochs": 2}
 
@@ -33,15 +36,17 @@ def total_runs(storage: Storage) -> int:
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, Any]]:
-    """One run submitted with ``--wait --json`` and no worker alive, so the CLI executes it itself."""
+def finished(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, Any]]]:
+    """One run submitted with ``--wait --json`` and no worker alive, so the CLI executes it itself
+    (on PostgreSQL too under ``make test-pg``)."""
     tmp = tmp_path_factory.mktemp("cli")
-    url = sqlite_url(tmp / "qmlapp.db")
     spec_file = tmp / "s.json"
     spec_file.write_text(json.dumps(WAIT_SPEC))
-    code, out, err = run_cli(url, "submit", "qnn", "--spec", str(spec_file), "--wait", "--json", timeout=300)
-    assert code == 0, err
-    return url, one_json_object(out)
+    admin = postgres_admin_url()
+    with postgres_database(admin) if admin else contextlib.nullcontext(sqlite_url(tmp / "qmlapp.db")) as url:
+        code, out, err = run_cli(url, "submit", "qnn", "--spec", str(spec_file), "--wait", "--json", timeout=300)
+        assert code == 0, err
+        yield url, one_json_object(out)
 
 
 def test_submit_wait_json_executes_inline_when_no_worker(finished: tuple[str, dict[str, Any]]) -> None:

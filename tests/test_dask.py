@@ -29,6 +29,8 @@ pytestmark = pytest.mark.slow
 GRID = {"base": dict(TINY_QNN), "space": {"learning_rate": [0.05, 0.2], "depth": [1, 2]},
         "sampler": "grid", "n_trials": 4, "objective": "val_accuracy", "seed": 0}
 
+SLOW_STALE_S = 30.0
+
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Any]:
@@ -49,7 +51,8 @@ def client(cluster: Any) -> Iterator[Any]:
 
 @pytest.fixture
 def dask_settings(settings: Settings, cluster: Any) -> Settings:
-    return dataclasses.replace(settings, dask_address=cluster.scheduler_address)
+    # A generous stale threshold: importing TensorFlow on a loaded 2-core machine can starve heartbeats.
+    return dataclasses.replace(settings, dask_address=cluster.scheduler_address, stale_after_s=SLOW_STALE_S)
 
 
 def _dask_pids(client: Any) -> set[int]:
@@ -90,7 +93,8 @@ def test_worker_command_sends_trials_to_the_cluster_and_runs_ordinary_runs_itsel
     monkeypatch.setenv("QMLAPP_DASK_ADDRESS", cluster.scheduler_address)
     sweep = sweeps.create_sweep(storage, {**GRID, "n_trials": 2, "space": {"depth": [1, 2]}}, workers=1)
     ordinary = storage.create_run("qnn", dict(TINY_QNN), name="not a sweep trial")
-    proc = processes.start("worker")  # one local worker process + its DaskDispatcher thread
+    # one local worker process + its DaskDispatcher thread
+    proc = processes.start("worker", env={"QMLAPP_STALE_AFTER_S": str(SLOW_STALE_S)})
     wait_for(lambda: storage.get_sweep(sweep.id).status != sweeps.ACTIVE and storage.get_run(ordinary.id).finished,
              150, "the sweep and the ordinary run to finish", interval=0.3, details=processes.logs)
     assert storage.get_sweep(sweep.id).status == SUCCEEDED, processes.logs()
@@ -129,7 +133,8 @@ def test_cli_sweep_wait_runs_the_trials_on_the_cluster(cli: Any, storage: Storag
     path = tmp_path / "sweep.json"
     path.write_text(json.dumps(GRID))
     code, out, err = cli("sweep", "--spec", str(path), "--wait", "--json", timeout=180,
-                         env={"QMLAPP_DASK_ADDRESS": cluster.scheduler_address})
+                         env={"QMLAPP_DASK_ADDRESS": cluster.scheduler_address,
+                              "QMLAPP_STALE_AFTER_S": str(SLOW_STALE_S)})
     assert code == 0, err
     doc = json.loads(out)
     assert doc["status"] == SUCCEEDED and doc["n_succeeded"] == 4, doc

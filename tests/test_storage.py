@@ -1,4 +1,7 @@
-"""Storage contract (db/storage.py): records, lifecycle, compare-and-set claims, recovery, migrations."""
+"""Storage contract (db/storage.py): records, lifecycle, compare-and-set claims, recovery, migrations.
+
+Dialect-neutral: runs on SQLite, and on PostgreSQL under ``make test-pg`` (see conftest ``db_url``).
+"""
 
 from __future__ import annotations
 
@@ -148,6 +151,25 @@ def test_claim_next_run_filters_by_kind(storage: Storage) -> None:
     assert storage.get_run(other.id).status == QUEUED
 
 
+def test_claim_next_run_filters_by_sweep(storage: Storage) -> None:
+    loose = storage.create_run("qnn", SPEC)
+    trial_a = storage.create_run("qnn", SPEC, sweep_id=1, sweep_trial=0)
+    trial_b = storage.create_run("other", SPEC, sweep_id=2, sweep_trial=0)
+    later_loose = storage.create_run("qnn", SPEC)
+    got = storage.claim_next_run("w", sweep_id=2)
+    assert got is not None and got.id == trial_b.id and got.sweep_id == 2
+    assert storage.claim_next_run("w", sweep_id=2) is None
+    got = storage.claim_next_run("w", in_sweep=True)
+    assert got is not None and got.id == trial_a.id
+    assert storage.claim_next_run("w", in_sweep=True) is None
+    got = storage.claim_next_run("w", in_sweep=False, kinds=["qnn"])
+    assert got is not None and got.id == loose.id
+    got = storage.claim_next_run("w", in_sweep=False)
+    assert got is not None and got.id == later_loose.id
+    assert storage.claim_next_run("w") is None
+    assert storage.count_runs() == {RUNNING: 4}
+
+
 def test_claim_run_is_compare_and_set(storage: Storage) -> None:
     run = storage.create_run("qnn", SPEC)
     assert storage.claim_run(run.id, "w1") is not None
@@ -197,12 +219,12 @@ def test_competing_threads_claim_each_run_exactly_once(storage: Storage) -> None
 def test_competing_processes_claim_each_run_exactly_once(storage: Storage, db_url: str) -> None:
     ids = {storage.create_run("qnn", SPEC).id for _ in range(40)}
     mp = multiprocessing.get_context("spawn")
-    start, out = mp.Event(), mp.Queue()
+    start, out = mp.Barrier(5), mp.Queue()
     procs = [mp.Process(target=claim_loop, args=(db_url, f"p{i}", start, out)) for i in range(4)]
     for p in procs:
         p.start()
     try:
-        start.set()  # all four race from the same moment
+        start.wait(timeout=120)  # all four race from the same moment, once each has started up
         results = [out.get(timeout=120) for _ in procs]
     finally:
         for p in procs:
@@ -445,11 +467,11 @@ def test_worker_registry(storage: Storage) -> None:
 
 
 # --- migrations and configuration --------------------------------------------------------------
-def test_migrations_are_idempotent_and_at_head(tmp_path: Path) -> None:
+def test_migrations_are_idempotent_and_at_head(db_url: str) -> None:
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
-    url = sqlite_url(tmp_path / "m.db")
+    url = db_url
     first = Storage(url)
     run = first.create_run("qnn", SPEC)
     first.close()
@@ -466,15 +488,15 @@ def test_migrations_are_idempotent_and_at_head(tmp_path: Path) -> None:
     second.close()
 
 
-def test_concurrent_first_open_migrates_once(tmp_path: Path) -> None:
-    url = sqlite_url(tmp_path / "fresh.db")
+def test_concurrent_first_open_migrates_once(db_url: str) -> None:
+    url = db_url  # an empty database: all three processes find it unmigrated
     mp = multiprocessing.get_context("spawn")
-    start, out = mp.Event(), mp.Queue()
+    start, out = mp.Barrier(4), mp.Queue()
     procs = [mp.Process(target=open_storage, args=(url, start, out)) for _ in range(3)]
     for p in procs:
         p.start()
     try:
-        start.set()
+        start.wait(timeout=120)  # all three open at once, once each has imported
         results: list[tuple[str, Any]] = [out.get(timeout=120) for _ in procs]
     finally:
         for p in procs:

@@ -1,0 +1,167 @@
+"""PostgreSQL-only behaviour of the run store; the rest of the contract runs on both dialects
+(tests/test_storage.py, test_migrations.py ... under ``make test-pg``).
+
+Needs a real server: ``scripts/with-postgres.sh`` starts a throwaway one and sets
+``QMLAPP_TEST_POSTGRES_URL``; without it these tests are skipped.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from helpers import claim_loop, open_storage, postgres_admin_url
+
+from db import QUEUED, RUNNING, Storage
+
+pytestmark = [
+    pytest.mark.db,
+    pytest.mark.skipif(postgres_admin_url() is None,
+                       reason="QMLAPP_TEST_POSTGRES_URL is not set: run `make test-pg` (scripts/with-postgres.sh "
+                              "starts a throwaway PostgreSQL server)"),
+]
+
+SPEC = {"dataset": "banknote", "n_qubits": 2}
+
+
+@pytest.fixture
+def pg(storage: Storage) -> Storage:
+    assert storage.engine.dialect.name == "postgresql", storage.url
+    return storage
+
+
+def test_many_processes_claim_disjoint_runs_each_exactly_once(pg: Storage, db_url: str) -> None:
+    ids = {pg.create_run("qnn", SPEC).id for _ in range(150)}
+    mp = multiprocessing.get_context("spawn")
+    # A barrier, not an event: all eight have imported and connected before any claims.
+    start, out = mp.Barrier(9), mp.Queue()
+    procs = [mp.Process(target=claim_loop, args=(db_url, f"p{i}", start, out)) for i in range(8)]
+    for p in procs:
+        p.start()
+    try:
+        start.wait(timeout=120)
+        results = [out.get(timeout=180) for _ in procs]
+    finally:
+        for p in procs:
+            p.join(timeout=30)
+            if p.is_alive():
+                p.kill()
+    assert not [e for _, _, _, errs in results for e in errs]
+    claimed = [i for _, mine, _, _ in results for i in mine]
+    assert len(claimed) == len(set(claimed)), "a run was claimed twice"
+    assert set(claimed) == ids
+    owner = {run_id: worker for worker, mine, _, _ in results for run_id in mine}
+    for run in pg.list_runs(limit=None):
+        assert (run.status, run.worker_id, run.attempts) == (RUNNING, owner[run.id], 1)
+    # Each process claimed in increasing id order (oldest first).
+    for _, mine, _, _ in results:
+        assert mine == sorted(mine)
+
+
+def claim_in_thread(storage: Storage, **filters: Any) -> tuple[threading.Thread, list[Any]]:
+    got: list[Any] = []
+
+    def body() -> None:
+        try:
+            got.append(storage.claim_next_run("w-fast", **filters))
+        except BaseException as exc:
+            got.append(exc)
+
+    thread = threading.Thread(target=body, daemon=True)
+    thread.start()
+    return thread, got
+
+
+def test_claim_skips_a_row_locked_by_another_transaction(pg: Storage) -> None:
+    first, second, third = (pg.create_run("qnn", SPEC) for _ in range(3))
+    holder = pg.engine.connect()
+    try:
+        # Another transaction (say a worker in the middle of claiming it) holds the oldest queued row.
+        locked = holder.execute(sa.text("SELECT id FROM runs WHERE id = :id FOR UPDATE"), {"id": first.id}).scalar()
+        assert locked == first.id
+        thread, got = claim_in_thread(pg)
+        thread.join(timeout=10)
+        assert not thread.is_alive(), "claim_next_run blocked on the locked row instead of skipping it"
+        assert got and not isinstance(got[0], BaseException), got
+        assert got[0] is not None and got[0].id == second.id and got[0].status == RUNNING
+
+        # Only locked rows left for a filter: None at once, not a wait.
+        thread, got = claim_in_thread(pg, kinds=["qnn"], in_sweep=False)
+        thread.join(timeout=10)
+        assert not thread.is_alive()
+        assert got[0] is not None and got[0].id == third.id
+        thread, got = claim_in_thread(pg)
+        thread.join(timeout=10)
+        assert not thread.is_alive() and got == [None]
+        assert pg.get_run(first.id).status == QUEUED
+    finally:
+        holder.rollback()
+        holder.close()
+    again = pg.claim_next_run("w-later")
+    assert again is not None and again.id == first.id and again.worker_id == "w-later"
+
+
+def test_claim_sql_uses_skip_locked(pg: Storage) -> None:
+    pg.create_run("qnn", SPEC)
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    sa.event.listen(pg.engine, "before_cursor_execute", record)
+    try:
+        assert pg.claim_next_run("w", kinds=["qnn"], in_sweep=False) is not None
+    finally:
+        sa.event.remove(pg.engine, "before_cursor_execute", record)
+    selects = [st for st in statements if st.lstrip().upper().startswith("SELECT") and "FOR UPDATE" in st]
+    assert len(selects) == 1 and "SKIP LOCKED" in selects[0] and "LIMIT" in selects[0], statements
+
+
+def test_timestamps_do_not_depend_on_the_server_time_zone(pg: Storage, db_url: str) -> None:
+    """Stored as naive UTC: a session time zone far from UTC changes nothing."""
+    with pg.engine.connect() as conn:
+        conn.execute(sa.text(f'ALTER DATABASE "{sa.make_url(db_url).database}" SET timezone = \'Pacific/Kiritimati\''))
+        conn.commit()
+    other = Storage(db_url)  # new connections pick up the setting
+    try:
+        with other.engine.connect() as conn:
+            assert conn.execute(sa.text("SHOW timezone")).scalar() == "Pacific/Kiritimati"
+        before = datetime.now(UTC)
+        run = other.create_run("qnn", SPEC)
+        claimed = other.claim_next_run("w")
+        assert claimed is not None
+        for ts in (run.created_at, claimed.started_at, claimed.heartbeat_at):
+            assert ts is not None and ts.utcoffset() == timedelta(0)
+            assert abs(ts - before) < timedelta(seconds=30)
+        assert other.recover_stale_runs(stale_after_s=60) == []  # not 14 hours stale
+        assert [w.id for w in other.list_workers(alive_within_s=60)] == []
+    finally:
+        other.close()
+
+
+def test_concurrent_migrations_of_an_empty_database(db_url: str) -> None:
+    """Six processes open (and so migrate) the same empty database at once: the advisory lock
+    serialises them, none fails on a duplicate table, and each then writes."""
+    mp = multiprocessing.get_context("spawn")
+    start, out = mp.Barrier(7), mp.Queue()  # all six have imported before any opens
+    procs = [mp.Process(target=open_storage, args=(db_url, start, out)) for _ in range(6)]
+    for p in procs:
+        p.start()
+    try:
+        start.wait(timeout=120)
+        results = [out.get(timeout=180) for _ in procs]
+    finally:
+        for p in procs:
+            p.join(timeout=30)
+            if p.is_alive():
+                p.kill()
+    assert [r[0] for r in results] == ["ok"] * 6, results
+    storage = Storage(db_url, auto_migrate=False)
+    try:
+        assert len(storage.list_runs()) == 6
+    finally:
+        storage.close()
