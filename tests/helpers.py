@@ -155,3 +155,24 @@ def open_storage(url: str, start: Any, out: Any) -> None:
         out.put(("ok", run.id))
     except Exception as exc:
         out.put(("error", f"{type(exc).__name__}: {exc}"))
+
+
+def race(target: Callable[..., None], args: list[tuple[Any, ...]], timeout: float = 180) -> list[Any]:
+    """Run ``target(*a, start, out)`` for each ``a`` in its own spawned process; they all pass a barrier
+    together (once each has imported and connected), then each puts one result on ``out``."""
+    import multiprocessing
+
+    mp = multiprocessing.get_context("spawn")
+    start, out = mp.Barrier(len(args) + 1), mp.Queue()
+    procs = [mp.Process(target=target, args=(*a, start, out)) for a in args]
+    for p in procs:
+        p.start()
+    try:
+        start.wait(timeout=120)
+        return [out.get(timeout=timeout) for _ in procs]
+    finally:
+        for p in procs:
+            p.join(timeout=30)
+            if p.is_alive():
+                p.kill()
+

@@ -7,14 +7,13 @@ Needs a real server: ``scripts/with-postgres.sh`` starts a throwaway one and set
 
 from __future__ import annotations
 
-import multiprocessing
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from helpers import claim_loop, open_storage, postgres_admin_url
+from helpers import claim_loop, open_storage, postgres_admin_url, race
 
 from db import QUEUED, RUNNING, Storage
 
@@ -36,20 +35,8 @@ def pg(storage: Storage) -> Storage:
 
 def test_many_processes_claim_disjoint_runs_each_exactly_once(pg: Storage, db_url: str) -> None:
     ids = {pg.create_run("qnn", SPEC).id for _ in range(150)}
-    mp = multiprocessing.get_context("spawn")
     # A barrier, not an event: all eight have imported and connected before any claims.
-    start, out = mp.Barrier(9), mp.Queue()
-    procs = [mp.Process(target=claim_loop, args=(db_url, f"p{i}", start, out)) for i in range(8)]
-    for p in procs:
-        p.start()
-    try:
-        start.wait(timeout=120)
-        results = [out.get(timeout=180) for _ in procs]
-    finally:
-        for p in procs:
-            p.join(timeout=30)
-            if p.is_alive():
-                p.kill()
+    results = race(claim_loop, [(db_url, f"p{i}") for i in range(8)])
     assert not [e for _, _, _, errs in results for e in errs]
     claimed = [i for _, mine, _, _ in results for i in mine]
     assert len(claimed) == len(set(claimed)), "a run was claimed twice"
@@ -146,19 +133,7 @@ def test_timestamps_do_not_depend_on_the_server_time_zone(pg: Storage, db_url: s
 def test_concurrent_migrations_of_an_empty_database(db_url: str) -> None:
     """Six processes open (and so migrate) the same empty database at once: the advisory lock
     serialises them, none fails on a duplicate table, and each then writes."""
-    mp = multiprocessing.get_context("spawn")
-    start, out = mp.Barrier(7), mp.Queue()  # all six have imported before any opens
-    procs = [mp.Process(target=open_storage, args=(db_url, start, out)) for _ in range(6)]
-    for p in procs:
-        p.start()
-    try:
-        start.wait(timeout=120)
-        results = [out.get(timeout=180) for _ in procs]
-    finally:
-        for p in procs:
-            p.join(timeout=30)
-            if p.is_alive():
-                p.kill()
+    results = race(open_storage, [(db_url,)] * 6)  # all six have imported before any opens
     assert [r[0] for r in results] == ["ok"] * 6, results
     storage = Storage(db_url, auto_migrate=False)
     try:

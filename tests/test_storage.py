@@ -6,7 +6,6 @@ Dialect-neutral: runs on SQLite, and on PostgreSQL under ``make test-pg`` (see c
 from __future__ import annotations
 
 import dataclasses
-import multiprocessing
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from helpers import claim_loop, open_storage, sqlite_url
+from helpers import claim_loop, open_storage, race, sqlite_url
 
 import db
 from db import (
@@ -218,19 +217,7 @@ def test_competing_threads_claim_each_run_exactly_once(storage: Storage) -> None
 
 def test_competing_processes_claim_each_run_exactly_once(storage: Storage, db_url: str) -> None:
     ids = {storage.create_run("qnn", SPEC).id for _ in range(40)}
-    mp = multiprocessing.get_context("spawn")
-    start, out = mp.Barrier(5), mp.Queue()
-    procs = [mp.Process(target=claim_loop, args=(db_url, f"p{i}", start, out)) for i in range(4)]
-    for p in procs:
-        p.start()
-    try:
-        start.wait(timeout=120)  # all four race from the same moment, once each has started up
-        results = [out.get(timeout=120) for _ in procs]
-    finally:
-        for p in procs:
-            p.join(timeout=30)
-            if p.is_alive():
-                p.kill()
+    results = race(claim_loop, [(db_url, f"p{i}") for i in range(4)], timeout=120)  # all four from one moment
     errors = [e for _, _, _, errs in results for e in errs]
     assert not errors, errors  # in particular no "database is locked"
     all_claimed = [i for _, mine, _, _ in results for i in mine]
@@ -490,17 +477,7 @@ def test_migrations_are_idempotent_and_at_head(db_url: str) -> None:
 
 def test_concurrent_first_open_migrates_once(db_url: str) -> None:
     url = db_url  # an empty database: all three processes find it unmigrated
-    mp = multiprocessing.get_context("spawn")
-    start, out = mp.Barrier(4), mp.Queue()
-    procs = [mp.Process(target=open_storage, args=(url, start, out)) for _ in range(3)]
-    for p in procs:
-        p.start()
-    try:
-        start.wait(timeout=120)  # all three open at once, once each has imported
-        results: list[tuple[str, Any]] = [out.get(timeout=120) for _ in procs]
-    finally:
-        for p in procs:
-            p.join(timeout=30)
+    results: list[tuple[str, Any]] = race(open_storage, [(url,)] * 3, timeout=120)  # all three open at once
     assert [r[0] for r in results] == ["ok"] * 3, results
     assert sorted(r[1] for r in results) == [1, 2, 3]
 
