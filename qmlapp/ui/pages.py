@@ -100,7 +100,7 @@ def runs_page() -> None:
     if not runs:
         return
     ids = [r.id for r in runs]
-    names = {r.id: f"{r.id} · {r.status} · {r.name}" for r in runs}
+    names = {r.id: f"{r.id} · {r.name}" for r in runs}  # no status: it would go stale while the view below refreshes
     default = st.session_state.get("runs_open")
     index = ids.index(default) if default in ids else 0
     st.page_link("pages/4_Compare.py", label="Compare runs side by side", icon="📊")
