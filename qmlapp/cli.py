@@ -227,6 +227,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     app = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(args.port),
          "--server.address", args.address, "--server.headless", "true",
+         # No source watcher: a served app does not hot-reload, and watching a tree that holds .venv
+         # spun at 100 % CPU once fresh .pyc writes overflowed inotify (seen in CI).
+         "--server.fileWatcherType", "none",
          "--browser.gatherUsageStats", "false"], env=env, cwd=os.getcwd())
     procs.append(app)
     print(f"QML Explorer on http://{args.address}:{args.port} "

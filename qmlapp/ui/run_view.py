@@ -68,7 +68,8 @@ def _results_block(run: RunRecord) -> None:
     for key, title in titles.items():
         if key in result and result[key] is not None:
             value = result[key]
-            shown = float(f"{value:.4g}") if isinstance(value, float) else str(value)  # keeps 8.4e-14 visible
+            # One type per column (Arrow): text, with 4 significant digits that keep 8.4e-14 visible.
+            shown = f"{value:.4g}" if isinstance(value, float) else str(value)
             rows.append({"quantity": title, "value": shown,
                          "provenance": labels.get(key, "computed")})
     if rows:
