@@ -57,6 +57,9 @@ def _serve(workdir: Path, *extra: str, env_extra: dict[str, str] | None = None) 
         finally:
             proc.terminate()
             proc.wait(timeout=30)
+    # Whatever the pages showed, the server side must not have raised either (app and worker log here).
+    text = (workdir / "serve.log").read_text(errors="replace")
+    assert "Traceback (most recent call last)" not in text, text[text.index("Traceback"):][:3000]
 
 
 @pytest.fixture(scope="session")
