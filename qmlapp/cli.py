@@ -18,7 +18,7 @@ from qmlapp import services
 from qmlapp.access import generate_password, policy, read_secrets
 from qmlapp.config import Settings
 from qmlapp.context import json_safe
-from qmlapp.distributed import DaskUnavailable, is_dask_worker_id
+from qmlapp.distributed import DaskUnavailable
 from qmlapp.registry import KINDS
 from qmlapp.specs import SpecError
 
@@ -68,11 +68,6 @@ def cmd_kinds(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _local_workers(storage: Storage) -> list[Any]:
-    """Live local workers; runs executing on a Dask cluster have worker records too, but never take local runs."""
-    return [w for w in services.alive_workers(storage) if not is_dask_worker_id(w.id)]
-
-
 def _wait(storage: Storage, run_id: int, settings: Settings, quiet: bool) -> Any:
     """Wait for a run; execute it here when no worker is alive so the CLI works on its own."""
     from qmlapp.worker import execute_run, new_worker_id
@@ -82,10 +77,10 @@ def _wait(storage: Storage, run_id: int, settings: Settings, quiet: bool) -> Any
         run = storage.get_run(run_id)
         if run.finished:
             return run
-        if not _local_workers(storage):
+        if not services.alive_workers(storage):
             storage.recover_stale_runs(settings.stale_after_s)  # nobody else will
             run = storage.get_run(run_id)
-        if run.status == "queued" and not _local_workers(storage):
+        if run.status == "queued" and not services.alive_workers(storage):
             worker_id = new_worker_id("cli")
             claimed = storage.claim_run(run_id, worker_id)
             if claimed is not None:
@@ -277,7 +272,7 @@ def _wait_sweep(storage: Storage, sweep_id: int, settings: Settings, quiet: bool
     own_client = None
     try:
         while not stop.is_set():
-            alive = _local_workers(storage)
+            alive = services.alive_workers(storage)
             if not alive:
                 storage.recover_stale_runs(settings.stale_after_s)
             if settings.dask_address and not alive and dispatcher is None:
@@ -333,8 +328,8 @@ def cmd_sweep(args: argparse.Namespace, settings: Settings) -> int:
     spec = sweeps.SweepSpec.from_dict(data)  # validated before anything is stored
     storage = _storage(settings)
     client = None
-    workers = max(1, len(_local_workers(storage)))
-    if args.wait and settings.dask_address and not _local_workers(storage):
+    workers = max(1, len(services.alive_workers(storage)))
+    if args.wait and settings.dask_address and not services.alive_workers(storage):
         from qmlapp.distributed import connect
 
         client = connect(settings.dask_address)  # an unreachable scheduler fails before anything is stored

@@ -11,6 +11,7 @@ factor; they are labelled estimated.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ def _cgroup_limit() -> int | None:
     return None
 
 
+@functools.cache  # read /proc and /sys once per process, not per validated spec
 def physical_memory() -> int:
     total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     limit = _cgroup_limit()

@@ -16,6 +16,7 @@ from typing import Any
 
 from db import FINISHED, MetricPoint, RunRecord, Storage, StorageError, WorkerRecord
 from qmlapp import __version__
+from qmlapp.distributed import is_dask_worker_id
 from qmlapp.registry import get_kind, parse_spec
 from qmlapp.resources import check_memory
 from qmlapp.specs import Spec, SpecError
@@ -46,7 +47,7 @@ def validate_spec(kind: str, data: Mapping[str, Any]) -> Spec:
 def submit_run(storage: Storage, kind: str, data: Mapping[str, Any] | Spec, *, name: str = "",
                sweep_id: int | None = None) -> RunRecord:
     """Validate and queue one run. Nothing is stored when the spec is invalid."""
-    spec = data if isinstance(data, Spec) else validate_spec(kind, data)
+    spec = data if isinstance(data, Spec) else parse_spec(kind, data)
     if spec.kind != kind:
         raise SpecError("kind", f"spec is for {spec.kind!r}, not {kind!r}")
     check_memory(spec)  # refused before queueing, however the spec was built
@@ -64,7 +65,9 @@ def default_run_name(spec: Spec) -> str:
 
 
 def alive_workers(storage: Storage) -> list[WorkerRecord]:
-    return storage.list_workers(alive_within_s=WORKER_ALIVE_WITHIN_S)
+    """Live workers that take runs from the queue. Runs executing on a Dask cluster register worker
+    records too, but those never claim anything, so they are not counted."""
+    return [w for w in storage.list_workers(alive_within_s=WORKER_ALIVE_WITHIN_S) if not is_dask_worker_id(w.id)]
 
 
 @dataclass(frozen=True)

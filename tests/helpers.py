@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -29,6 +30,12 @@ TINY_QNN: dict[str, Any] = {"dataset": "banknote", "n_qubits": 2, "depth": 1, "e
 LONG_QNN: dict[str, Any] = {"dataset": "banknote", "n_qubits": 2, "depth": 1, "epochs": 5000}
 
 CliResult = tuple[int, str, str]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def sqlite_url(path: Path) -> str:

@@ -9,6 +9,7 @@ import streamlit as st
 
 from db import RunRecord, Storage
 from qmlapp.config import Settings
+from qmlapp.plots import learning_curves_info, plot_curves
 from qmlapp.registry import KINDS
 
 STATUS_ICON = {"queued": "⏳", "running": "▶️", "succeeded": "✅", "failed": "❌", "cancelled": "⏹️"}
@@ -68,3 +69,11 @@ def show_runs_table(runs: Sequence[RunRecord], key: str) -> None:
 def provenance_caption() -> None:
     st.caption("Every number is labelled **simulated** (from a circuit run on a simulator), **computed** "
                "(classical numerics) or **estimated** (a cost formula at a scale that was not run).")
+
+
+def computed_curves(run: RunRecord, series: dict[str, tuple[list[int], list[float]]], *, title: str, x_label: str,
+                    key: str) -> None:
+    """Training curves of a classical (computed, not simulated) run: Q-Newton, sparse GD."""
+    info = learning_curves_info(series, title=title, x_label=x_label, provenance="computed")
+    st.plotly_chart(plot_curves(info), key=f"{key}_curves_{run.id}")
+

@@ -9,7 +9,6 @@ import streamlit as st
 
 from db import RunRecord
 from qmlapp.experiments.qnewton import QnewtonSpec
-from qmlapp.plots import learning_curves_info, plot_curves
 from qmlapp.plots.qnewton import (
     compare_info,
     gate_time_info,
@@ -23,6 +22,7 @@ from qmlapp.plots.qnewton import (
     timeline_info,
 )
 from qmlapp.specs import SpecError
+from qmlapp.ui.common import computed_curves
 from qmlapp.ui.forms import kind_form
 
 GROUPS = (
@@ -51,9 +51,8 @@ def qnewton_page() -> None:
 
 
 def curves(run: RunRecord, series: dict[str, Any]) -> None:
-    info = learning_curves_info(series, title=f"Run {run.id}: the chosen optimizer's curves", x_label="training step",
-                                provenance="computed")
-    st.plotly_chart(plot_curves(info), key=f"qnw_curves_{run.id}")
+    computed_curves(run, series, title=f"Run {run.id}: the chosen optimizer's curves", x_label="training step",
+                    key="qnw")
 
 
 def results(run: RunRecord, detail: Any) -> None:

@@ -8,7 +8,6 @@ import pandas as pd
 import streamlit as st
 
 from db import RunRecord
-from qmlapp.plots import learning_curves_info, plot_curves
 from qmlapp.plots.sparse_qgd import (
     cost_info,
     kappa_t_info,
@@ -19,6 +18,7 @@ from qmlapp.plots.sparse_qgd import (
     scaling_info,
     spectrum_info,
 )
+from qmlapp.ui.common import computed_curves
 from qmlapp.ui.forms import kind_form
 
 GROUPS = (
@@ -47,9 +47,7 @@ def sparse_qgd_page() -> None:
 
 
 def curves(run: RunRecord, series: dict[str, Any]) -> None:
-    info = learning_curves_info(series, title=f"Run {run.id} at each checkpoint", x_label="checkpoint",
-                                provenance="computed")
-    st.plotly_chart(plot_curves(info), key=f"sq_curves_{run.id}")
+    computed_curves(run, series, title=f"Run {run.id} at each checkpoint", x_label="checkpoint", key="sq")
 
 
 def results(run: RunRecord, detail: Any) -> None:
