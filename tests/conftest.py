@@ -10,6 +10,7 @@ database are collected (those using ``db_url``, directly or through ``storage``/
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,25 @@ from qmlapp.config import Settings
 
 POSTGRES_ADMIN_URL = postgres_admin_url()
 
+# QMLAPP_TEST_CPU=avx2|sse|basic runs the suite on the SIMD kernels another x86-64 CPU would get: qsimcirq's
+# kernel choice is overridden and oneDNN (TensorFlow's CPU kernels) is capped at the matching instruction
+# set. Golden float32 values must hold under every setting; `make test-portable` runs the golden tests so.
+_EMULATED_CPU = os.environ.get("QMLAPP_TEST_CPU", "")
+if _EMULATED_CPU:
+    import sys
+    import types
+
+    os.environ["ONEDNN_MAX_CPU_ISA"] = {"avx512": "ALL", "avx2": "AVX2", "sse": "SSE41", "basic": "SSE41"}[
+        _EMULATED_CPU]
+    # qsimcirq loads one kernel module on import, chosen by qsim_decide (two cannot share a process), so
+    # its decision is answered before qsimcirq is imported: this kernel, no GPU.
+    _decide = types.ModuleType("qsimcirq.qsim_decide")
+    _level = {"avx512": 0, "avx2": 1, "sse": 2, "basic": 3}[_EMULATED_CPU]
+    _decide.detect_instructions = lambda: _level  # type: ignore[attr-defined]
+    _decide.detect_gpu = lambda: 1  # type: ignore[attr-defined]
+    _decide.detect_custatevec = lambda: 0  # type: ignore[attr-defined]
+    sys.modules["qsimcirq.qsim_decide"] = _decide
+
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "db: touches a database without the db_url fixture (kept by `make test-pg`)")
@@ -29,7 +49,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_report_header(config: pytest.Config) -> str:
     where = "PostgreSQL at " + POSTGRES_ADMIN_URL if POSTGRES_ADMIN_URL else "SQLite files under tmp_path"
-    return f"qmlapp test databases: {where}"
+    cpu = f"; emulating {_EMULATED_CPU} SIMD kernels" if _EMULATED_CPU else ""
+    return f"qmlapp test databases: {where}{cpu}"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
