@@ -17,11 +17,16 @@ from db.storage import (
     StorageError,
     SweepRecord,
     WorkerRecord,
+    classify_error,
     default_database_url,
+    explain_error,
+    is_transient,
+    redact_url,
+    retrying,
 )
 
 __all__ = [
     "CANCELLED", "FAILED", "FINISHED", "QUEUED", "RUNNING", "STATUSES", "SUCCEEDED",
     "ArtifactRecord", "Heartbeat", "MetricPoint", "Recovery", "RunRecord", "Storage", "StorageError", "SweepRecord",
-    "WorkerRecord", "default_database_url",
+    "WorkerRecord", "classify_error", "default_database_url", "explain_error", "is_transient", "redact_url", "retrying",
 ]

@@ -5,12 +5,14 @@ This package knows nothing of ``qmlapp``: specs and results are opaque JSON here
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
+
+UTC = timezone.utc  # datetime.UTC needs Python 3.11
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -40,6 +42,8 @@ class Base(DeclarativeBase):
 
 class Run(Base):
     __tablename__ = "runs"
+    # Ids users see are never reused after a delete (SQLite would hand out max(id) + 1 again).
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     kind: Mapped[str] = mapped_column(sa.String(32), index=True)
@@ -104,6 +108,7 @@ class Sweep(Base):
     """A study: base spec + search space + sampler; its trials are ordinary runs (``runs.sweep_id``)."""
 
     __tablename__ = "sweeps"
+    __table_args__ = ({"sqlite_autoincrement": True},)  # ids never reused, as for runs
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(sa.String(200), default="")

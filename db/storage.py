@@ -11,6 +11,13 @@ Contract:
   (no row locks) it is the compare-and-set above, retried on a lost race.
 - A running run whose heartbeat is older than ``stale_after_s`` is requeued until it has been
   attempted ``max_attempts`` times, then failed with a reason (``recover_stale_runs``).
+- Run and sweep ids are never reused, also after a delete (AUTOINCREMENT on SQLite, sequences on
+  PostgreSQL), so exports and notes that name an id keep pointing at the same run.
+- Worker writes into a run (progress, metrics, artifacts, finish) can be made conditional on the
+  worker still owning it, checked in the writing transaction.
+- Database failures surface as ``StorageError`` with a plain explanation (full disk, read-only
+  database, unreachable server) and ``transient`` set when retrying later may help (``retrying``);
+  URLs in messages have their password hidden (``redact_url``).
 - Timestamps are timezone-aware UTC.
 - Works on SQLite and PostgreSQL (``postgresql+psycopg://...``); Alembic migrations run on both.
 """
@@ -19,12 +26,16 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
-from collections.abc import Iterable, Iterator, Sequence
+import random
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -38,10 +49,156 @@ FINISHED = (SUCCEEDED, FAILED, CANCELLED)
 MIGRATIONS = Path(__file__).parent / "migrations"
 # pg_advisory_xact_lock key that serialises ``migrate`` across processes on PostgreSQL ("qmlmigr").
 PG_MIGRATION_LOCK = 0x716D6C6D696772
+# pg_advisory_xact_lock key that serialises memory-checked claims ("qmlclaim"), so that each one sees
+# the runs the previous one started.
+PG_FIT_CLAIM_LOCK = 0x716D6C636C61696D
+# How many of the oldest queued runs a memory-checked claim looks at.
+FIT_SCAN_LIMIT = 50
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class StorageError(Exception):
-    """A request the store refuses (unknown run, wrong state)."""
+    """A request the store refuses (unknown run, wrong state) or a database failure, explained.
+
+    ``transient`` is True when the same request may succeed later (server restarting, connection
+    dropped, database locked, serialization failure); see :func:`retrying`.
+    """
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+def redact_url(url: str | sa.URL) -> str:
+    """The database URL with its password hidden (also a ``password=`` query parameter), for messages
+    and logs; robust to strings SQLAlchemy cannot parse."""
+    try:
+        parsed = sa.make_url(url)
+        # Unchanged when there is no password: SQLAlchemy's rendering would escape "file:" URIs.
+        text = str(url) if parsed.password is None and isinstance(url, str) else \
+            parsed.render_as_string(hide_password=True)
+    except Exception:  # not a URL SQLAlchemy parses: still hide whatever sits between "user:" and "@"
+        text = re.sub(r"(://[^:/@\s]*:)[^@\s]*@", r"\1***@", str(url))
+    return re.sub(r"(?i)(\bpassword=)[^&\s]*", r"\1***", text)
+
+
+# --- database error classification -------------------------------------------------------------
+# SQLSTATE codes (PostgreSQL) worth retrying: serialization failure, deadlock, lock not available,
+# too many connections, admin/crash shutdown, cannot connect now; class 08 is "connection exception".
+_TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "55P03", "53300", "57P01", "57P02", "57P03"})
+_TRANSIENT_TEXT = (
+    "database is locked", "database table is locked", "connection refused", "connection reset",
+    "server closed the connection", "terminating connection due to administrator command",
+    "the database system is starting up", "the database system is shutting down",
+    "could not connect to server", "connection timed out", "connection is closed", "broken pipe",
+    "could not serialize access", "deadlock detected", "too many clients",
+    "ssl syscall error", "consuming input failed",
+)
+_DISK_FULL_TEXT = ("database or disk is full", "no space left on device", "disk full", "could not extend file")
+_READ_ONLY_TEXT = ("attempt to write a readonly database", "read-only transaction", "readonly database")
+_CANNOT_OPEN_TEXT = ("unable to open database file",)
+
+TRANSIENT, DISK_FULL, READ_ONLY, CANNOT_OPEN, PERMANENT = (
+    "transient", "disk_full", "read_only", "cannot_open", "permanent")
+
+
+def _driver_error(exc: BaseException) -> BaseException:
+    """The DBAPI exception underneath a SQLAlchemy one (or ``exc`` itself)."""
+    orig = getattr(exc, "orig", None)
+    return orig if isinstance(orig, BaseException) else exc
+
+
+def _sqlstate(err: BaseException) -> str | None:
+    code = getattr(err, "sqlstate", None) or getattr(err, "pgcode", None)  # psycopg 3 / psycopg2
+    return code if isinstance(code, str) else None
+
+
+def classify_error(exc: BaseException) -> str:
+    """``"transient"``, ``"disk_full"``, ``"read_only"``, ``"cannot_open"`` or ``"permanent"`` for a
+    SQLAlchemy/DBAPI exception (or a StorageError wrapping one); other exceptions are permanent."""
+    if isinstance(exc, StorageError):
+        cause = exc.__cause__
+        if cause is not None and cause is not exc:
+            return classify_error(cause)
+        return TRANSIENT if exc.transient else PERMANENT
+    from_db = type(exc).__module__.split(".")[0] in ("sqlite3", "psycopg", "psycopg2")  # a bare DBAPI error
+    if not (from_db or isinstance(exc, sa.exc.DBAPIError | sa.exc.DisconnectionError)):
+        return PERMANENT
+    err = _driver_error(exc)
+    state = _sqlstate(err) or ""
+    text = str(err).lower()
+    if state == "53100" or any(t in text for t in _DISK_FULL_TEXT):
+        return DISK_FULL
+    if state == "25006" or any(t in text for t in _READ_ONLY_TEXT):
+        return READ_ONLY
+    if any(t in text for t in _CANNOT_OPEN_TEXT):
+        return CANNOT_OPEN
+    if (state in _TRANSIENT_SQLSTATES or state.startswith("08") or any(t in text for t in _TRANSIENT_TEXT)
+            or isinstance(exc, sa.exc.DisconnectionError) or getattr(exc, "connection_invalidated", False)):
+        return TRANSIENT
+    return PERMANENT
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether retrying the same request later may succeed (see :func:`classify_error`)."""
+    return classify_error(exc) == TRANSIENT
+
+
+def explain_error(exc: BaseException, url: str | sa.URL, what: str | None = "the change") -> StorageError:
+    """A StorageError that says in plain words what went wrong with the database at ``url`` (password
+    hidden) and what to do; ``what`` names the data that was not stored (None for a read). Raise it
+    ``from exc``, so that the driver's error stays attached."""
+    where = redact_url(url)
+    sqlite = _backend(url) == "sqlite"
+    text = str(_driver_error(exc)).strip()
+    detail = text.splitlines()[0] if text else type(exc).__name__
+    lost = f": {what} was not stored" if what else ""
+    kind = classify_error(exc)
+    if kind == DISK_FULL:
+        room = "(or raise the database's size limit)" if sqlite else "on the database server"
+        return StorageError(f"the database is full ({where}){lost}; free disk space {room} and retry")
+    if kind == READ_ONLY:
+        hint = ("check the file's permissions (and its directory's: SQLite writes a journal next to it)" if sqlite
+                else "the server only accepts reads (a standby, or default_transaction_read_only is on)")
+        return StorageError(f"the database is read-only ({where}){lost}; {hint}")
+    if kind == CANNOT_OPEN:
+        return StorageError(f"the database file cannot be opened ({where}){lost}; check that its directory "
+                            "exists and that the file and directory are writable")
+    if kind == TRANSIENT:
+        return StorageError(f"the database is unavailable for now ({where}): {detail}"
+                            + (f"; {what} was not stored" if what else "") + "; retry later", transient=True)
+    return StorageError(f"database error ({where}): {detail}")
+
+
+def retrying(fn: Callable[[], T], *, attempts: int = 5, backoff: float = 0.5, max_backoff: float = 30.0,
+             on_retry: Callable[[BaseException, int, float], None] | None = None,
+             sleep: Callable[[float], None] = time.sleep) -> T:
+    """Call ``fn()``; when it raises a transient database error (:func:`is_transient`), wait and call it
+    again, up to ``attempts`` calls in all. Waits grow exponentially from ``backoff`` seconds (capped at
+    ``max_backoff``, with jitter so that many workers do not retry in step). Permanent errors, and the
+    last transient one, propagate. ``on_retry(error, attempt, delay)`` is called before each wait.
+
+    Only wrap requests that are safe to repeat: a write whose commit reached the server just before
+    the connection dropped is applied again (compare-and-set writes such as claims are safe).
+    """
+    if attempts < 1:
+        raise ValueError(f"attempts must be >= 1, got {attempts}")
+    for attempt in range(1, attempts + 1):
+        try:
+            return fn()
+        except Exception as exc:
+            if attempt == attempts or not is_transient(exc):
+                raise
+            delay = min(max_backoff, backoff * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
+            if on_retry is not None:
+                on_retry(exc, attempt, delay)
+            else:
+                log.warning("transient database error (attempt %d of %d), retrying in %.2f s: %s",
+                            attempt, attempts, delay, exc)
+            sleep(delay)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _plain(record: Any) -> dict[str, Any]:
@@ -169,6 +326,9 @@ def _worker_record(row: Worker) -> WorkerRecord:
 def _sqlite_path(url: sa.URL) -> Path | None:
     if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
         return None
+    if url.query.get("uri") in ("true", "1") and url.database.startswith("file:"):  # sqlite:///file:...?uri=true
+        name = url.database.removeprefix("file:")
+        return None if not name or name.startswith(":memory:") else Path(name)
     return Path(url.database)
 
 
@@ -205,6 +365,13 @@ def make_engine(url: str) -> sa.Engine:
 def _is_postgres(engine_or_url: sa.Engine | sa.URL) -> bool:
     url = engine_or_url.url if isinstance(engine_or_url, sa.Engine) else engine_or_url
     return url.get_backend_name() == "postgresql"
+
+
+def _backend(url: str | sa.URL) -> str:
+    try:
+        return sa.make_url(url).get_backend_name()
+    except Exception:
+        return ""
 
 
 def migrate(engine: sa.Engine) -> None:
@@ -244,19 +411,33 @@ class Storage:
 
     def __init__(self, url: str, *, auto_migrate: bool = True) -> None:
         self.url = url
-        self.engine = make_engine(url)
-        if auto_migrate:
-            migrate(self.engine)
+        try:
+            self.engine = make_engine(url)
+            if auto_migrate:
+                migrate(self.engine)
+        except sa.exc.DBAPIError as exc:
+            raise explain_error(exc, url, None) from exc
+        except OSError as exc:  # the SQLite file's directory cannot be created
+            raise StorageError(f"the database directory cannot be created ({redact_url(url)}): "
+                               f"{exc.strerror or exc}") from exc
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(self.engine.execution_options(write=True), expire_on_commit=False)
         self._postgres = _is_postgres(self.engine)
 
+    def __repr__(self) -> str:
+        return f"Storage({redact_url(self.url)!r})"
+
     @contextlib.contextmanager
-    def _session(self, write: bool = False) -> Iterator[Session]:
+    def _session(self, write: bool = False, what: str = "the change") -> Iterator[Session]:
+        """One transaction; database failures leave it as a StorageError saying what was not stored."""
         session = (self._write if write else self._read)()
         try:
             yield session
             session.commit()
+        except sa.exc.DBAPIError as exc:
+            with contextlib.suppress(Exception):  # the connection may be gone; the error below matters
+                session.rollback()
+            raise explain_error(exc, self.url, what if write else None) from exc
         except BaseException:
             session.rollback()
             raise
@@ -270,7 +451,7 @@ class Storage:
     def create_run(self, kind: str, spec: dict[str, Any], *, seed: int = 0, name: str = "",
                    versions: dict[str, Any] | None = None, sweep_id: int | None = None,
                    sweep_trial: int | None = None) -> RunRecord:
-        with self._session(write=True) as s:
+        with self._session(write=True, what="the run") as s:
             row = Run(kind=kind, name=name, spec=spec, seed=seed, status=QUEUED, progress=0.0,
                       message="queued", created_at=utcnow(), versions=versions or {}, attempts=0,
                       cancel_requested=False, sweep_id=sweep_id, sweep_trial=sweep_trial)
@@ -309,7 +490,8 @@ class Storage:
         return {status: int(n) for status, n in rows}
 
     def claim_next_run(self, worker_id: str, kinds: Sequence[str] | None = None,
-                       sweep_id: int | None = None, in_sweep: bool | None = None) -> RunRecord | None:
+                       sweep_id: int | None = None, in_sweep: bool | None = None, *,
+                       fits: Callable[[RunRecord, list[RunRecord]], bool] | None = None) -> RunRecord | None:
         """Atomically move the oldest queued run to running for ``worker_id``; None if none is queued
         (on PostgreSQL also when every matching queued run is being claimed by another transaction
         at that moment: callers poll again, as they do on an empty queue).
@@ -319,14 +501,23 @@ class Storage:
         the row with ``FOR UPDATE SKIP LOCKED`` (rows other claimers hold are skipped, not waited
         for) and moves it to running. On SQLite each lost compare-and-set race means another worker
         claimed that run, so the loop always makes progress.
+
+        ``fits(candidate, running)`` (e.g. a memory check over the sum of what already runs) makes the
+        claim take the oldest of the ``FIT_SCAN_LIMIT`` oldest matching queued runs it accepts, given
+        every run running at that moment; None when it accepts none. Such claims are serialised
+        (SQLite's write lock, an advisory lock on PostgreSQL), so two memory-checked claimers never
+        both start runs that only fit one at a time.
         """
-        q = sa.select(Run.id).where(Run.status == QUEUED).order_by(Run.id).limit(1)
+        conds = [Run.status == QUEUED]
         if kinds:
-            q = q.where(Run.kind.in_(list(kinds)))
+            conds.append(Run.kind.in_(list(kinds)))
         if sweep_id is not None:
-            q = q.where(Run.sweep_id == sweep_id)
+            conds.append(Run.sweep_id == sweep_id)
         if in_sweep is not None:
-            q = q.where(Run.sweep_id.is_not(None) if in_sweep else Run.sweep_id.is_(None))
+            conds.append(Run.sweep_id.is_not(None) if in_sweep else Run.sweep_id.is_(None))
+        if fits is not None:
+            return self._claim_fitting(worker_id, conds, fits)
+        q = sa.select(Run.id).where(*conds).order_by(Run.id).limit(1)
         if self._postgres:
             with self._session(write=True) as s:
                 run_id = s.scalar(q.with_for_update(skip_locked=True))
@@ -341,6 +532,30 @@ class Storage:
             claimed = self.claim_run(run_id, worker_id)
             if claimed is not None:
                 return claimed
+
+    def _claim_fitting(self, worker_id: str, conds: list[Any],
+                       fits: Callable[[RunRecord, list[RunRecord]], bool]) -> RunRecord | None:
+        with self._session(write=True) as s:  # BEGIN IMMEDIATE on SQLite: no other writer until commit
+            if self._postgres:
+                # Held until commit: the next memory-checked claimer then sees this one's run as running.
+                s.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_FIT_CLAIM_LOCK})
+            running = [_run_record(r) for r in s.scalars(sa.select(Run).where(Run.status == RUNNING)
+                                                         .order_by(Run.id))]
+            candidates = [_run_record(r) for r in s.scalars(sa.select(Run).where(*conds).order_by(Run.id)
+                                                            .limit(FIT_SCAN_LIMIT))]
+            for candidate in candidates:
+                if not fits(candidate, running):
+                    continue
+                if self._postgres:
+                    # A claimer that does not check memory may hold this row: skip it, do not wait.
+                    locked = s.scalar(sa.select(Run.id).where(Run.id == candidate.id, Run.status == QUEUED)
+                                      .with_for_update(skip_locked=True))
+                    if locked is None:
+                        continue
+                claimed = self._claim_locked(s, candidate.id, worker_id)
+                if claimed is not None:
+                    return claimed
+        return None
 
     def claim_run(self, run_id: int, worker_id: str) -> RunRecord | None:
         """Compare-and-set one specific run from queued to running; None if someone else got it."""
@@ -398,7 +613,7 @@ class Storage:
             values["progress"] = 1.0
         if result is not None:
             values["result"] = result
-        with self._session(write=True) as s:
+        with self._session(write=True, what="the run's final state") as s:
             res = s.execute(
                 sa.update(Run).where(Run.id == run_id, Run.worker_id == worker_id, Run.status == RUNNING)
                 .values(**values)
@@ -482,14 +697,29 @@ class Storage:
         return out
 
     # --- metrics -------------------------------------------------------------------------------
-    def add_metrics(self, run_id: int, points: Iterable[tuple[int, str, float]]) -> None:
+    @staticmethod
+    def _owns(s: Session, run_id: int, worker_id: str) -> bool:
+        """Whether ``worker_id`` owns the running run, in the caller's write transaction. On PostgreSQL
+        the row is share-locked until commit, so a recovery or claim cannot take it over in between;
+        SQLite's write transactions already exclude each other."""
+        owner = s.scalar(sa.select(Run.id).where(Run.id == run_id, Run.worker_id == worker_id, Run.status == RUNNING)
+                         .with_for_update(read=True))
+        return owner is not None
+
+    def add_metrics(self, run_id: int, points: Iterable[tuple[int, str, float]], *,
+                    worker_id: str | None = None) -> bool:
+        """Append metric points. With ``worker_id`` they are written only while that worker owns the
+        running run (checked in the same transaction); False means not owned and nothing written."""
         now = utcnow()
         rows = [Metric(run_id=run_id, step=int(st), name=str(n), value=float(v), recorded_at=now)
                 for st, n, v in points]
-        if not rows:
-            return
-        with self._session(write=True) as s:
+        if not rows and worker_id is None:
+            return True
+        with self._session(write=True, what="the batch of metrics") as s:
+            if worker_id is not None and not self._owns(s, run_id, worker_id):
+                return False
             s.add_all(rows)
+        return True
 
     def get_metrics(self, run_id: int, names: Sequence[str] | None = None) -> list[MetricPoint]:
         q = sa.select(Metric.step, Metric.name, Metric.value).where(Metric.run_id == run_id)
@@ -515,11 +745,17 @@ class Storage:
         return out
 
     # --- artifacts -----------------------------------------------------------------------------
-    def save_artifact(self, run_id: int, name: str, media_type: str, content: bytes) -> None:
-        with self._session(write=True) as s:
+    def save_artifact(self, run_id: int, name: str, media_type: str, content: bytes, *,
+                      worker_id: str | None = None) -> bool:
+        """Store (or replace) an artifact. With ``worker_id`` it is written only while that worker owns
+        the running run (checked in the same transaction); False means not owned and nothing written."""
+        with self._session(write=True, what=f"the artifact {name!r}") as s:
+            if worker_id is not None and not self._owns(s, run_id, worker_id):
+                return False
             s.execute(sa.delete(ArtifactRow).where(ArtifactRow.run_id == run_id, ArtifactRow.name == name))
             s.add(ArtifactRow(run_id=run_id, name=name, media_type=media_type, content=content,
                               created_at=utcnow()))
+        return True
 
     def list_artifacts(self, run_id: int) -> list[ArtifactRecord]:
         q = (sa.select(ArtifactRow.name, ArtifactRow.media_type, sa.func.length(ArtifactRow.content))
@@ -536,7 +772,7 @@ class Storage:
 
     # --- sweeps --------------------------------------------------------------------------------
     def create_sweep(self, kind: str, definition: dict[str, Any], name: str = "") -> SweepRecord:
-        with self._session(write=True) as s:
+        with self._session(write=True, what="the sweep") as s:
             row = Sweep(kind=kind, name=name, definition=definition, status="running", message="created",
                         created_at=utcnow())
             s.add(row)

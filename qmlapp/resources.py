@@ -7,17 +7,25 @@ the memory a worker may use: ``QMLAPP_MEMORY_LIMIT_GB`` if set, else 75 % of thi
 SpecError naming the field that drives the size, so the form, the CLI and sweeps all report it
 like any other invalid value and nothing is stored. Estimates are upper bounds within a small
 factor; they are labelled estimated.
+
+A worker also checks the sum: ``memory_fits`` gives ``Storage.claim_next_run`` a ``fits`` test so
+that a queued run is not claimed while its estimate plus those of the runs already running would
+pass the limit (``fits_with_running``).
 """
 
 from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qmlapp.specs import Spec, SpecError
+
+if TYPE_CHECKING:
+    from db import RunRecord
 
 GIB = 1024**3
 DEFAULT_FRACTION = 0.75
@@ -73,3 +81,43 @@ def check_memory(spec: Spec, limit: int | None = None) -> MemoryEstimate | None:
                                         f"{estimate.what}), over the {limit / GIB:,.1f} GiB a worker may use "
                                         "(QMLAPP_MEMORY_LIMIT_GB); make it smaller")
     return estimate
+
+
+def estimated_bytes(spec: Spec) -> int:
+    """The spec's estimated peak memory in bytes; 0 when it has no estimate (always small)."""
+    estimate = spec.memory_estimate()
+    return 0 if estimate is None else int(estimate.bytes)
+
+
+def fits_with_running(candidate_spec: Spec, running_specs: Iterable[Spec], limit: int | None = None) -> bool:
+    """Whether the candidate's estimated memory plus that of the running specs stays within ``limit``
+    bytes (default: ``memory_limit_bytes()``)."""
+    limit = memory_limit_bytes() if limit is None else limit
+    return estimated_bytes(candidate_spec) + sum(estimated_bytes(s) for s in running_specs) <= limit
+
+
+ClaimFits = Callable[["RunRecord", list["RunRecord"]], bool]
+
+
+def memory_fits(limit: int | None = None, *, running_filter: Callable[[RunRecord], bool] | None = None) -> ClaimFits:
+    """A ``fits(candidate, running)`` test for ``Storage.claim_next_run``: :func:`fits_with_running` on
+    the runs' specs. ``limit`` defaults to ``memory_limit_bytes()`` (read once, here). Every running run
+    counts unless ``running_filter`` keeps only some (say, those of workers on this machine).
+
+    A run whose spec no longer parses counts as small: its worker fails it with the spec's error.
+    """
+    from qmlapp.registry import parse_spec  # the registry imports the experiments, which import this module
+
+    limit = memory_limit_bytes() if limit is None else limit
+
+    def spec_bytes(run: RunRecord) -> int:
+        try:
+            return estimated_bytes(parse_spec(run.kind, run.spec))
+        except SpecError:
+            return 0
+
+    def fits(candidate: RunRecord, running: list[RunRecord]) -> bool:
+        counted = [r for r in running if running_filter is None or running_filter(r)]
+        return spec_bytes(candidate) + sum(spec_bytes(r) for r in counted) <= limit
+
+    return fits

@@ -8,14 +8,16 @@ Needs a real server: ``scripts/with-postgres.sh`` starts a throwaway one and set
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from helpers import claim_loop, open_storage, postgres_admin_url, race
 
-from db import QUEUED, RUNNING, Storage
+from db import QUEUED, RUNNING, Storage, StorageError, classify_error, is_transient, retrying
+
+UTC = timezone.utc  # datetime.UTC needs Python 3.11
 
 pytestmark = [
     pytest.mark.db,
@@ -140,3 +142,84 @@ def test_concurrent_migrations_of_an_empty_database(db_url: str) -> None:
         assert len(storage.list_runs()) == 6
     finally:
         storage.close()
+
+
+def test_claim_with_fits_skips_a_row_locked_by_another_transaction(pg: Storage) -> None:
+    first, second = (pg.create_run("qnn", SPEC) for _ in range(2))
+    holder = pg.engine.connect()
+    try:
+        holder.execute(sa.text("SELECT id FROM runs WHERE id = :id FOR UPDATE"), {"id": first.id})
+        thread, got = claim_in_thread(pg, fits=lambda _c, _r: True)
+        thread.join(timeout=10)
+        assert not thread.is_alive(), "a memory-checked claim waited on a locked row"
+        assert got and got[0] is not None and not isinstance(got[0], BaseException), got
+        assert got[0].id == second.id
+    finally:
+        holder.rollback()
+        holder.close()
+
+
+def test_sequences_never_hand_out_a_deleted_id_again(pg: Storage) -> None:
+    ids = [pg.create_run("qnn", SPEC).id for _ in range(3)]
+    for run_id in ids:
+        pg.delete_run(run_id)
+    other = Storage(pg.url)  # a fresh engine and connections: the sequence lives in the server
+    try:
+        assert other.create_run("qnn", SPEC).id > max(ids)
+    finally:
+        other.close()
+
+
+def test_a_terminated_connection_is_transient_and_the_pool_recovers(pg: Storage, db_url: str) -> None:
+    pg.create_run("qnn", SPEC)
+    victim = pg.engine.connect()
+    pid = victim.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+    victim.commit()
+    with pg.engine.connect() as admin:  # what a server restart or an admin does to every session
+        admin.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    with pytest.raises(sa.exc.OperationalError) as err:
+        victim.execute(sa.text("SELECT 1"))
+    victim.close()
+    assert is_transient(err.value), err.value
+    # pool_pre_ping: the next request gets a live connection instead of the dead one.
+    assert len(retrying(pg.list_runs, attempts=3, backoff=0.01)) == 1
+
+
+def test_a_serialization_failure_is_transient(pg: Storage) -> None:
+    run = pg.create_run("qnn", SPEC)
+    first, second = pg.engine.connect(), pg.engine.connect()
+    try:
+        first.execute(sa.text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+        first.execute(sa.text("SELECT progress FROM runs WHERE id = :id"), {"id": run.id}).scalar()
+        second.execute(sa.text("UPDATE runs SET progress = 0.5 WHERE id = :id"), {"id": run.id})
+        second.commit()
+        with pytest.raises(sa.exc.OperationalError) as err:
+            first.execute(sa.text("UPDATE runs SET progress = 0.7 WHERE id = :id"), {"id": run.id})
+        assert classify_error(err.value) == "transient" and "serialize" in str(err.value)
+    finally:
+        first.rollback()
+        first.close()
+        second.close()
+
+
+def test_a_read_only_database_is_explained_without_the_password(pg: Storage, db_url: str) -> None:
+    run = pg.create_run("qnn", SPEC)
+    with pg.engine.connect() as conn:
+        conn.execute(sa.text(f'ALTER DATABASE "{sa.make_url(db_url).database}" SET default_transaction_read_only = on'))
+        conn.commit()
+    url = sa.make_url(db_url).set(password="s3cret-pw").render_as_string(hide_password=False)
+    reader = Storage(url, auto_migrate=False)  # trust auth: the password is not checked, only shown
+    try:
+        assert reader.get_run(run.id).id == run.id
+        with pytest.raises(StorageError) as err:
+            reader.create_run("qnn", SPEC)
+        message = str(err.value)
+        assert message.startswith("the database is read-only (") and "the run was not stored" in message
+        assert "s3cret-pw" not in message and ":***@" in message and not err.value.transient
+    finally:
+        reader.close()
+        with pg.engine.connect() as conn:  # back to writable, so the fixture can drop it
+            conn.execute(sa.text("SET default_transaction_read_only = off"))
+            conn.execute(sa.text(f'ALTER DATABASE "{sa.make_url(db_url).database}" '
+                                 "SET default_transaction_read_only = off"))
+            conn.commit()

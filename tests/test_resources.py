@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from db import Storage
+from db import SUCCEEDED, Storage
 from qmlapp import services, sweeps
 from qmlapp.experiments.qnetwork import QnetworkSpec
 from qmlapp.experiments.qnn import QnnSpec
-from qmlapp.resources import GIB, check_memory, memory_limit_bytes, physical_memory
+from qmlapp.resources import GIB, check_memory, fits_with_running, memory_fits, memory_limit_bytes, physical_memory
 from qmlapp.specs import SpecError
 
 BIG_QNN: dict[str, Any] = {"dataset": "breast_cancer", "n_qubits": 16, "batch_size": 1024, "epochs": 1}  # ~2 GiB
@@ -75,3 +75,39 @@ def test_sweep_trials_over_the_limit_become_invalid_not_queued(storage: Storage,
     assert [r.spec["n_qubits"] for r in queued] == [4]
     reasons = [t.user_attrs.get("invalid", "") for t in sweeps._study(storage, sweep.id, spec).trials]
     assert sum(r.startswith("n_qubits: this run needs about 2.0 GiB") for r in reasons) == 1, reasons
+
+
+def test_fits_with_running_sums_the_estimates() -> None:
+    big, small = QnnSpec(**BIG_QNN), QnnSpec(dataset="banknote", n_qubits=2)
+    assert fits_with_running(big, [], 3 * GIB)
+    assert not fits_with_running(big, [big], 3 * GIB)  # 2 + 2 GiB
+    assert fits_with_running(small, [big], 3 * GIB) and fits_with_running(big, [small], 3 * GIB)
+    assert fits_with_running(big, [big], 5 * GIB)
+    assert not fits_with_running(big, [], GIB)  # does not fit even alone
+
+
+def test_a_second_worker_does_not_start_a_big_run_while_one_runs(storage: Storage,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The limit fits one big run, not two: the second waits in the queue while smaller runs go by."""
+    monkeypatch.setenv("QMLAPP_MEMORY_LIMIT_GB", "3")
+    first = services.submit_run(storage, "qnn", BIG_QNN)
+    second = services.submit_run(storage, "qnn", {**BIG_QNN, "seed": 2})
+    small = services.submit_run(storage, "qnn", {"dataset": "banknote", "n_qubits": 2})
+    fits = memory_fits()  # the limit from the environment: 3 GiB
+
+    a = storage.claim_next_run("worker-A", fits=fits)
+    assert a is not None and a.id == first.id
+    b = storage.claim_next_run("worker-B", fits=fits)
+    assert b is not None and b.id == small.id  # the second big run is passed over
+    assert storage.claim_next_run("worker-B", fits=fits) is None
+    assert storage.get_run(second.id).status == "queued"
+    # Without the check the second big run would start beside the first.
+    assert storage.finish_run(a.id, "worker-A", SUCCEEDED)
+    c = storage.claim_next_run("worker-B", fits=fits)
+    assert c is not None and c.id == second.id
+    # Counting only some running runs (say, this machine's workers) is the caller's choice.
+    third = services.submit_run(storage, "qnn", {**BIG_QNN, "seed": 3})
+    assert storage.claim_next_run("worker-C", fits=fits) is None
+    mine = memory_fits(3 * GIB, running_filter=lambda r: r.worker_id == "worker-C")
+    d = storage.claim_next_run("worker-C", fits=mine)
+    assert d is not None and d.id == third.id

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,8 @@ from db import (
 )
 from db.storage import DEFAULT_DATABASE_URL, MIGRATIONS
 from qmlapp.config import Settings
+
+UTC = timezone.utc  # datetime.UTC needs Python 3.11
 
 SPEC = {"dataset": "banknote", "n_qubits": 2}
 
@@ -230,6 +232,62 @@ def test_competing_processes_claim_each_run_exactly_once(storage: Storage, db_ur
     assert storage.count_runs() == {RUNNING: 40}
 
 
+def test_claim_with_fits_skips_runs_that_do_not_fit_beside_the_running_ones(storage: Storage) -> None:
+    def fits(candidate: RunRecord, running: list[RunRecord]) -> bool:
+        return candidate.spec["gib"] + sum(r.spec["gib"] for r in running) <= 10
+
+    big1, big2, small = (storage.create_run("qnn", {"gib": g}) for g in (6, 6, 3))
+    other = storage.create_run("other", {"gib": 1})
+    seen: list[tuple[int, list[int]]] = []
+
+    def spy(candidate: RunRecord, running: list[RunRecord]) -> bool:
+        seen.append((candidate.id, [r.id for r in running]))
+        return fits(candidate, running)
+
+    a = storage.claim_next_run("A", kinds=["qnn"], fits=spy)
+    assert a is not None and a.id == big1.id and a.worker_id == "A"
+    assert seen == [(big1.id, [])]
+    b = storage.claim_next_run("B", kinds=["qnn"], fits=spy)  # big2 would make 12 > 10: the small one
+    assert b is not None and b.id == small.id
+    assert seen[1:] == [(big2.id, [big1.id]), (small.id, [big1.id])]
+    assert storage.claim_next_run("C", kinds=["qnn"], fits=fits) is None  # 6 + 3 + 6 > 10
+    assert storage.get_run(big2.id).status == QUEUED
+    assert storage.finish_run(big1.id, "A", SUCCEEDED)
+    c = storage.claim_next_run("C", fits=fits)  # 3 + 6 fits now
+    assert c is not None and c.id == big2.id
+    d = storage.claim_next_run("D", fits=fits)  # 3 + 6 + 1
+    assert d is not None and d.id == other.id
+    assert storage.claim_next_run("E", fits=fits) is None  # nothing queued
+
+
+def test_claims_with_fits_are_serialised_so_the_sum_holds(storage: Storage) -> None:
+    """Six workers claim at the same moment; runs of 6 units under a limit of 10: exactly one starts."""
+    ids = [storage.create_run("qnn", {"gib": 6}).id for _ in range(4)]
+
+    def fits(candidate: RunRecord, running: list[RunRecord]) -> bool:
+        return candidate.spec["gib"] + sum(r.spec["gib"] for r in running) <= 10
+
+    start = threading.Barrier(6)
+    got: list[Any] = []
+
+    def claim(worker_id: str) -> None:
+        try:
+            start.wait(timeout=30)
+            got.append(storage.claim_next_run(worker_id, fits=fits))
+        except BaseException as exc:
+            got.append(exc)
+
+    threads = [threading.Thread(target=claim, args=(f"t{i}",)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not [g for g in got if isinstance(g, BaseException)], got
+    claimed = [g.id for g in got if g is not None]
+    assert claimed == [ids[0]], got
+    assert storage.count_runs() == {RUNNING: 1, QUEUED: 3}
+
+
 # --- worker writes -----------------------------------------------------------------------------
 def test_progress_and_finish_apply_only_for_the_owner(storage: Storage) -> None:
     run = storage.create_run("qnn", SPEC)
@@ -255,6 +313,37 @@ def test_progress_and_finish_apply_only_for_the_owner(storage: Storage) -> None:
     assert storage.finish_run(run.id, "owner", FAILED, error="late") is False
     assert storage.set_progress(run.id, "owner", 0.1) is False
     assert storage.get_run(run.id).status == SUCCEEDED
+
+
+def test_metrics_and_artifacts_of_a_worker_that_lost_the_run_are_refused(storage: Storage) -> None:
+    """Worker A pauses, its run is recovered as stale and claimed by B; A's late writes change nothing."""
+    run = storage.create_run("qnn", SPEC)
+    assert storage.claim_run(run.id, "worker-A") is not None
+    assert storage.add_metrics(run.id, [(0, "loss", 1.0)], worker_id="worker-A") is True
+    assert storage.save_artifact(run.id, "a.txt", "text/plain", b"from A", worker_id="worker-A") is True
+    make_stale(storage, run.id)
+    assert [r.action for r in storage.recover_stale_runs(stale_after_s=60, max_attempts=3)] == ["requeued"]
+    taken = storage.claim_next_run("worker-B")
+    assert taken is not None and taken.id == run.id and taken.worker_id == "worker-B"
+    assert storage.add_metrics(run.id, [(0, "loss", 0.9)], worker_id="worker-B") is True
+
+    assert storage.add_metrics(run.id, [(0, "loss", 5.0), (1, "loss", 4.0)], worker_id="worker-A") is False
+    assert storage.save_artifact(run.id, "a.txt", "text/plain", b"late A", worker_id="worker-A") is False
+    assert storage.save_artifact(run.id, "b.txt", "text/plain", b"late A", worker_id="worker-A") is False
+    assert storage.get_metrics(run.id) == [MetricPoint(0, "loss", 0.9)]
+    assert storage.list_artifacts(run.id) == [ArtifactRecord("a.txt", "text/plain", len(b"from A"))]
+    assert storage.add_metrics(run.id, [], worker_id="worker-A") is False  # nothing to write, still not owned
+
+    # Once the run is finished even its last owner cannot append to it.
+    assert storage.finish_run(run.id, "worker-B", SUCCEEDED)
+    assert storage.add_metrics(run.id, [(9, "loss", 0.1)], worker_id="worker-B") is False
+    assert storage.save_artifact(run.id, "c.txt", "text/plain", b"", worker_id="worker-B") is False
+    # Without a worker id the write happens as it always did (inline runs, tools).
+    assert storage.add_metrics(run.id, [(9, "loss", 0.1)]) is True
+    assert storage.save_artifact(run.id, "c.txt", "text/plain", b"c") is True
+    assert len(storage.get_metrics(run.id)) == 2 and storage.get_artifact(run.id, "c.txt") is not None
+    # An unknown run is not owned either.
+    assert storage.add_metrics(run.id + 100, [(0, "loss", 1.0)], worker_id="worker-B") is False
 
 
 def test_finish_run_refuses_non_final_status(storage: Storage) -> None:
@@ -326,6 +415,23 @@ def test_delete_refuses_running_and_removes_metrics_and_artifacts(storage: Stora
     assert len(storage.get_metrics(keep.id)) == 2 and storage.get_artifact(keep.id, "circuit.svg") is not None
     with pytest.raises(StorageError):
         storage.delete_run(run.id)
+
+
+def test_ids_are_never_reused_after_deleting_the_newest(storage: Storage) -> None:
+    """Exports and notes name runs by id: a deleted run's id must not come back for a new run."""
+    first = storage.create_run("qnn", SPEC)
+    newest = storage.create_run("qnn", SPEC)
+    storage.delete_run(newest.id)
+    again = storage.create_run("qnn", SPEC)
+    assert again.id > newest.id > first.id
+    storage.delete_run(again.id)
+    storage.delete_run(first.id)  # an empty table still remembers
+    assert storage.create_run("qnn", SPEC).id > again.id
+
+    sweep = storage.create_sweep("qnn", {"n_trials": 1})
+    newer = storage.create_sweep("qnn", {"n_trials": 2})
+    storage.delete_sweep(newer.id)
+    assert storage.create_sweep("qnn", {"n_trials": 3}).id > newer.id > sweep.id
 
 
 def test_delete_queued_run(storage: Storage) -> None:
