@@ -17,7 +17,7 @@ from qmlapp.experiments.qnetwork import QnetworkSpec
 from qmlapp.experiments.qnewton import QnewtonSpec
 from qmlapp.experiments.qnn import QnnSpec
 from qmlapp.experiments.sparse_qgd import SparseQgdSpec
-from qmlapp.specs import Spec, SpecError
+from qmlapp.specs import Spec, SpecError, show_value
 
 RunFn = Callable[[Any, RunContext], dict[str, Any]]
 
@@ -133,8 +133,8 @@ KINDS: dict[str, ExperimentKind] = {
 
 
 def get_kind(name: str) -> ExperimentKind:
-    if name not in KINDS:
-        raise SpecError("kind", f"unknown experiment kind {name!r}; known kinds: {', '.join(KINDS)}")
+    if not isinstance(name, str) or name not in KINDS:  # an unhashable kind would raise TypeError
+        raise SpecError("kind", f"unknown experiment kind {show_value(name)}; known kinds: {', '.join(KINDS)}")
     return KINDS[name]
 
 

@@ -6,12 +6,23 @@ import contextlib
 import csv
 import io
 import json
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import TINY_QNN, CliResult, postgres_admin_url, postgres_database, run_cli, sqlite_url
+from helpers import (
+    ROOT,
+    TINY_QNN,
+    CliResult,
+    cli_env,
+    postgres_admin_url,
+    postgres_database,
+    run_cli,
+    sqlite_url,
+)
 
 from db import CANCELLED, QUEUED, SUCCEEDED, Storage
 from qmlapp import services
@@ -215,3 +226,57 @@ def test_export_round_trip_reproduces_the_run(finished: tuple[str, dict[str, Any
         assert again["result"][key] == first["result"][key]
     code, out, _ = run_cli(url, "export", str(again["id"]), "--format", "json")
     assert json.loads(out)["metrics"] == exported["metrics"]  # the whole learning curve, bit for bit
+
+
+HOSTILE_SUBMITS: list[tuple[str, str, bytes, tuple[str, ...], str]] = [
+    # (id, kind, spec file bytes, extra arguments, text stderr must contain)
+    ("non-UTF-8 file", "qnn", b'{"e\xff": 1}', (), "--spec: the file is not valid UTF-8 (byte 0xff at offset 3)"),
+    ("UTF-8-encoded surrogate", "qnn", b'{"dataset": "\xed\xa0\x80"}', (), "not valid UTF-8 (byte 0xed at offset 13)"),
+    ("100k-deep JSON", "qnn", b"[" * 100_000 + b"]" * 100_000, (), "--spec: JSON nested deeper than 64 levels"),
+    ("5000-digit number", "qnn", b'{"epochs": ' + b"9" * 5000 + b"}", (), "--spec: number literal 999999999999..."),
+    ("inf in the depth study", "hypernet", json.dumps({"study_depths": "1, 2, inf"}).encode(), (),
+     "study_depths: items must be integers in [1, 12], got 'inf'"),
+    ("201-character name", "qnn", b"{}", ("--name", "n" * 201), "--name: must be at most 200 characters, got 201"),
+    ("escape in name", "qnn", b"{}", ("--name", "\x1b[2J"), "--name: must not contain control characters"),
+    ("non-UTF-8 name", "qnn", b"{}", ("--name", "run \udcff"), "--name: must be valid Unicode text, got a lone "
+                                                                 "surrogate U+DCFF at position 4"),
+]
+
+
+@pytest.mark.parametrize(("kind", "content", "extra", "message"),
+                         [pytest.param(k, c, e, m, id=i) for i, k, c, e, m in HOSTILE_SUBMITS])
+def test_hostile_submit_exits_2_naming_the_field_and_stores_nothing(
+        cli: Callable[..., CliResult], storage: Storage, tmp_path: Path, kind: str, content: bytes,
+        extra: tuple[str, ...], message: str) -> None:
+    services.submit_run(storage, "qnn", TINY_QNN)
+    before = total_runs(storage)
+    spec_file = tmp_path / "spec.json"
+    spec_file.write_bytes(content)
+    code, out, err = cli("submit", kind, "--spec", str(spec_file), *extra, "--json")
+    assert (code, out) == (2, ""), err[-2000:]
+    assert err.startswith("error: ") and message in err and "Traceback" not in err, err[-2000:]
+    assert total_runs(storage) == before
+
+
+def test_non_utf8_spec_on_stdin_names_standard_input(db_url: str, storage: Storage) -> None:
+    proc = subprocess.run([sys.executable, "-m", "qmlapp", "submit", "qnn", "--spec", "-"], cwd=ROOT,
+                          env=cli_env(db_url), input=b"{\xff}", capture_output=True, timeout=180)
+    err = proc.stderr.decode("utf-8", "replace")
+    assert (proc.returncode, proc.stdout) == (2, b""), err[-2000:]
+    assert "--spec: standard input is not valid UTF-8 (byte 0xff at offset 1)" in err and "Traceback" not in err
+    assert total_runs(storage) == 0
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    pytest.param("s" * 201, "name: must be at most 200 characters, got 201", id="201 characters"),
+    pytest.param("tab\there", "name: must not contain control characters", id="tab"),
+])
+def test_hostile_sweep_name_exits_2_and_stores_nothing(cli: Callable[..., CliResult], storage: Storage,
+                                                       tmp_path: Path, name: str, message: str) -> None:
+    spec_file = tmp_path / "sweep.json"
+    spec_file.write_text(json.dumps({"kind": "qnn", "name": name, "base": TINY_QNN, "space": {"epochs": [1, 2]},
+                                     "sampler": "grid"}))
+    code, out, err = cli("sweep", "--spec", str(spec_file), "--json")
+    assert (code, out) == (2, ""), err[-2000:]
+    assert message in err and "Traceback" not in err
+    assert storage.list_sweeps() == [] and total_runs(storage) == 0

@@ -257,3 +257,120 @@ def test_registry_entries_are_consistent() -> None:
         assert module.startswith("qmlapp.experiments.") and func
         for fname, (_, p) in kind.spec_class.params().items():
             assert p.help, f"{name}.{fname} has no help text"
+
+
+def _deep_list(levels: int) -> list[Any]:
+    """A list nested ``levels`` deep, built without recursion."""
+    value: list[Any] = []
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+DEEP = _deep_list(100_000)
+
+HOSTILE: list[tuple[str, str, Any, str, str]] = [
+    # (id, kind, value of the field, field, text the message must contain)
+    ("inf in depth text", "hypernet", {"study_depths": "1, 2, inf"}, "study_depths", "got 'inf'"),
+    ("inf in depth list", "hypernet", {"study_depths": [1, 2, math.inf]}, "study_depths", "got inf"),
+    ("1e400 depth text", "hypernet", {"study_depths": "4, 1e400"}, "study_depths", "in [1, 12]"),
+    ("400-digit depth text", "hypernet", {"study_depths": "9" * 400}, "study_depths", "in [1, 12]"),
+    ("5000-character depth text", "hypernet", {"study_depths": "1," * 2500}, "study_depths", "5000 characters"),
+    ("5000-digit depth string", "hypernet", {"study_depths": ["9" * 5000]}, "study_depths", "in [1, 12]"),
+    ("400-digit depth int", "hypernet", {"study_depths": [10**399]}, "study_depths", "about 400 digits"),
+    ("100k depths", "hypernet", {"study_depths": [1] * 100_000}, "study_depths", "at most 64 items"),
+    ("deep depth list", "hypernet", {"study_depths": DEEP}, "study_depths", "nested deeper than 64"),
+    ("400-digit int field", "qnn", {"epochs": 10**399}, "epochs", "got an integer of about 400 digits"),
+    ("5000-digit int field", "qnn", {"epochs": 10**4999}, "epochs", "in [1, 5000]"),
+    ("400-digit float field", "qnn", {"learning_rate": 10**399}, "learning_rate", "a number in (0, 10]"),
+    ("-5000-digit float field", "qnn", {"noise_1q": -(10**4999)}, "noise_1q", "a negative integer"),
+    ("huge float into int field", "qnetwork", {"n_features": 1e300}, "n_features", "got 1e+300"),
+    ("huge int in float field", "qnewton", {"gates_per_query": 2**64}, "gates_per_query", "a number in [0, 1e+12]"),
+    ("deep list for a string", "qnn", {"dataset": DEEP}, "dataset", "nested deeper than 64"),
+    ("deep list for an int", "sparse_qgd", {"seed": DEEP}, "seed", "nested deeper than 64"),
+    ("long surrogate string", "qnn", {"dataset": "\ud800\x00" * 5000}, "dataset", "one of 'iris'"),
+    ("non-string field name", "qnn", {1: 2}, "spec", "field names must be strings"),
+    ("deep kind tag", "qnn", {"kind": DEEP}, "kind", "must be 'qnn'"),
+    ("huge schema version", "qnn", {"schema_version": 10**5000}, "schema_version", "about 5001 digits"),
+]
+
+
+@pytest.mark.parametrize(("kind", "data", "field", "text"),
+                         [pytest.param(k, d, f, t, id=i) for i, k, d, f, t in HOSTILE])
+def test_hostile_values_are_refused_naming_the_field(kind: str, data: dict[Any, Any], field: str,
+                                                     text: str) -> None:
+    """Huge integers, non-finite numbers, deep or long containers: a short SpecError naming the field,
+    never OverflowError, ValueError (int-to-str limit) or RecursionError."""
+    with pytest.raises(SpecError) as err:
+        parse_spec(kind, data)
+    assert err.value.field == field, str(err.value)
+    assert text in err.value.message
+    message = str(err.value)
+    assert len(message) <= 300, message[:400]  # quoted input is abbreviated
+    message.encode("utf-8")  # printable and storable: a lone surrogate is shown escaped
+
+
+def test_unhashable_or_deep_kind_names_the_kind() -> None:
+    for kind in ([1], DEEP, {"a": 1}):
+        with pytest.raises(SpecError) as err:
+            parse_spec(kind, {})  # type: ignore[arg-type]
+        assert err.value.field == "kind" and "known kinds" in err.value.message
+
+
+def test_integers_up_to_64_bits_reach_the_range_check() -> None:
+    with pytest.raises(SpecError, match=r"seed: must be in \[0, 2.14748e\+09\], got 9223372036854775807"):
+        parse_spec("qnn", {"seed": 2**63 - 1})
+    with pytest.raises(SpecError, match=r"seed: must be an integer .*, got 9223372036854775808"):
+        parse_spec("qnn", {"seed": 2**63})
+    assert parse_spec("hypernet", {"study_depths": "1, 2.0, 4e0 ; 6"}).study_depths == (1, 2, 4, 6)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    pytest.param('{"epochs": ' + "9" * 5000 + "}", "number literal 999999999999... has 5000 characters; at most 40",
+                 id="5000-digit literal"),
+    pytest.param('{"epochs": -' + "1" * 400 + "}", "401 characters", id="400-digit negative literal"),
+    pytest.param('{"learning_rate": 0.' + "1" * 400 + "}", "402 characters", id="400-digit float literal"),
+    pytest.param("[" * 100_000 + "]" * 100_000, "JSON nested deeper than 64 levels", id="100k-deep list"),
+    pytest.param('{"dataset": ' + "[" * 65 + "]" * 65 + "}", "JSON nested deeper than 64 levels", id="66 levels"),
+])
+def test_hostile_json_text_names_the_spec(text: str, message: str) -> None:
+    for kind in KINDS.values():
+        with pytest.raises(SpecError) as err:
+            kind.spec_class.from_json(text)
+        assert err.value.field == "spec" and message in err.value.message
+
+
+def test_json_depth_limit_is_64_and_ignores_brackets_in_strings() -> None:
+    from qmlapp.specs import MAX_JSON_DEPTH, json_depth, load_json
+
+    assert MAX_JSON_DEPTH == 64
+    assert load_json("[" * 64 + "]" * 64) == _deep_list(63)
+    assert json_depth('{"a": "[[[[{{{{\\"[[", "b": [1, {"c": "]]]"}]}') == 3
+    assert load_json('{"a": "' + "[" * 1000 + '"}') == {"a": "[" * 1000}
+    with pytest.raises(SpecError, match="nested deeper than 64"):
+        load_json("[" * 65 + "]" * 65)
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    pytest.param("x" * 201, "name: must be at most 200 characters, got 201", id="201 characters"),
+    ("run\x00one", "name: must not contain control characters (NUL, tab, newline, ...), got U+0000 at position 3"),
+    ("a\nb", "U+000A at position 1"),
+    ("\x1b[31mred", "U+001B at position 0"),
+    ("ok \ud800", "name: must be valid Unicode text, got a lone surrogate U+D800 at position 3"),
+    ("\udcff", "U+DCFF"),
+    (b"bytes", "name: must be a string of at most 200 characters, got b'bytes'"),
+    (None, "got None"),
+])
+def test_check_name_refuses_what_a_database_cannot_store(value: Any, message: str) -> None:
+    from qmlapp.specs import check_name
+
+    with pytest.raises(SpecError) as err:
+        check_name("name", value)
+    assert err.value.field == "name" and message in str(err.value)
+
+
+def test_check_name_accepts_200_characters_of_any_script() -> None:
+    from qmlapp.specs import check_name
+
+    for name in ("", "x" * 200, "🧪" * 200, "Qubits · ε-optimal — Zürich/東京 ✓"):
+        assert check_name("name", name) == name

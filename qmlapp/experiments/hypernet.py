@@ -10,12 +10,13 @@ D = 2, 4, 6 are 1, 2, 3 layers in the paper; D = 1 is the paper's "product state
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
 from qmlapp.hypernet.layouts import CUSTOM_DATASETS, MAX_BITS, PROBLEMS, QUBIT_ORDERS, BitLayout, make_layout
 from qmlapp.resources import MemoryEstimate
-from qmlapp.specs import Spec, SpecError, param
+from qmlapp.specs import MAX_LIST_ITEMS, MAX_TEXT_CHARS, Spec, SpecError, param, show_value
 
 MAX_DEPTH = 12
 MAX_STUDY_DEPTHS = 8
@@ -25,22 +26,47 @@ OBJECTIVES = ("exact", "sampled", "elbo")
 MAX_NOISE_SIMULATIONS = 20_000
 
 
+def _depth(value: Any) -> int | None:
+    """One code depth from an int, an integral float or its text; None when it is not one. Text is
+    length-capped before int() and floats are checked finite before int(), so "inf", "1e400" and
+    5000-digit strings are refused instead of raising OverflowError/ValueError."""
+    if isinstance(value, str):
+        text = value.strip()
+        if not text or len(text) > 8:
+            return None
+        try:
+            return int(text)
+        except ValueError:
+            pass
+        try:
+            value = float(text)
+        except ValueError:
+            return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if isinstance(value, float):
+        return int(value) if math.isfinite(value) and value.is_integer() and abs(value) <= MAX_DEPTH else None
+    return value
+
+
 def parse_depths(value: Any) -> tuple[int, ...]:
     """'1, 2, 4' / [1, 2, 4] / () → a sorted tuple of distinct code depths (raises SpecError)."""
+    allowed = f"a list of at most {MAX_STUDY_DEPTHS} code depths in [1, {MAX_DEPTH}], e.g. '1, 2, 4, 6'"
     if isinstance(value, str):
+        if len(value) > MAX_TEXT_CHARS:
+            raise SpecError("study_depths", f"must be {allowed}; got {len(value)} characters of text")
         items: list[Any] = [v for v in value.replace(";", ",").replace(" ", ",").split(",") if v]
     elif isinstance(value, (list, tuple)):
         items = list(value)
     else:
-        raise SpecError("study_depths", f"must be a list of code depths in [1, {MAX_DEPTH}], got {value!r}")
+        raise SpecError("study_depths", f"must be {allowed}, got {show_value(value)}")
+    if len(items) > MAX_LIST_ITEMS:
+        raise SpecError("study_depths", f"must be {allowed}; got {len(items)} items")
     out: set[int] = set()
     for v in items:
-        try:
-            d = int(v) if not isinstance(v, bool) and float(v) == int(float(v)) else None
-        except (TypeError, ValueError):
-            d = None
+        d = _depth(v)
         if d is None or not 1 <= d <= MAX_DEPTH:
-            raise SpecError("study_depths", f"items must be integers in [1, {MAX_DEPTH}], got {v!r}")
+            raise SpecError("study_depths", f"items must be integers in [1, {MAX_DEPTH}], got {show_value(v)}")
         out.add(d)
     if len(out) > MAX_STUDY_DEPTHS:
         raise SpecError("study_depths", f"at most {MAX_STUDY_DEPTHS} depths, got {len(out)}")

@@ -11,7 +11,7 @@ from db import RunRecord
 from qmlapp import services
 from qmlapp.registry import get_kind
 from qmlapp.specs import Param, SpecError
-from qmlapp.ui.common import get_storage
+from qmlapp.ui.common import get_storage, md_text
 
 QNN_GROUPS = (
     ("Data", ("dataset", "reduction", "n_qubits", "scaling", "input_activation", "validation_fraction",
@@ -87,13 +87,23 @@ def submit_values(kind: str, values: Mapping[str, Any], run_name: str, *, key: s
     try:
         run = services.submit_run(get_storage(), kind, dict(values), name=run_name)
     except SpecError as exc:
-        st.error(f"Invalid **{exc.field}** — {exc.message}. Nothing was queued.", icon="🚫")
+        st.error(f"Invalid **{exc.field}**{_label_note(kind, exc.field)} — {exc.message}. Nothing was queued.",
+                 icon="🚫")
         return None
     st.session_state[f"{key}_last_run"] = run.id
     st.session_state["runs_open"] = run.id
     if announce:
-        st.success(f"Queued run {run.id}: {run.name}")
+        st.success(f"Queued run {run.id}: {md_text(run.name)}")
     return run
+
+
+def _label_note(kind: str, field_name: str) -> str:
+    """' (the “depth study” field)' when the form labels the field differently from its name."""
+    if field_name == "name":
+        return " (the run name field)"
+    params = get_kind(kind).spec_class.params()
+    label = params[field_name][1].label if field_name in params else None
+    return f" (the “{label}” field)" if label else ""
 
 
 def kind_form(kind: str, groups: Sequence[tuple[str, Sequence[str]]], *, key: str) -> None:
