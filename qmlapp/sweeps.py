@@ -13,20 +13,27 @@ data splits and initial draws). Its objective value is the mean over the succeed
 from __future__ import annotations
 
 import itertools
+import json
+import logging
 import math
 import os
 import socket
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from db import CANCELLED, FINISHED, QUEUED, RUNNING, SUCCEEDED, RunRecord, Storage, SweepRecord
+import numpy as np
+import sqlalchemy.exc
+from optuna.samplers import BaseSampler
+
+from db import CANCELLED, FINISHED, QUEUED, RUNNING, SUCCEEDED, RunRecord, Storage, StorageError, SweepRecord
 from qmlapp.analysis import Categorical, Dimension, Range, SearchSpace, to_optuna_distributions
 from qmlapp.analysis.trials import objective_info
 from qmlapp.registry import KINDS, get_kind
 from qmlapp.resources import check_memory
 from qmlapp.services import software_versions
-from qmlapp.specs import Spec, SpecError
+from qmlapp.specs import Spec, SpecError, check_name
 
 SAMPLERS = ("grid", "random", "tpe")
 OBJECTIVES = {"val_accuracy": "maximize", "val_f1": "maximize", "val_loss": "minimize"}  # the qnn kind's
@@ -38,23 +45,94 @@ def kind_objectives(kind: str) -> dict[str, str]:
 SWEEP_KEYS = ("kind", "name", "base", "space", "sampler", "n_trials", "objective", "repeats", "seed")
 MAX_TRIALS = 10_000
 MAX_REPEATS = 20
+# Spaces are sized arithmetically and refused above these limits before anything is stored, so that
+# no sweep definition can make a process build a huge list (grid points are decoded one at a time).
+MAX_GRID_POINTS = 100_000  # points of a whole grid (the product over all fields)
+MAX_GRID_VALUES = 10_000  # grid points along one numeric range
+MAX_CHOICES = 100_000  # values in one list
+# Optuna's journal records every listed value with every trial (and each advance replays the journal),
+# so the listed values times the trials are bounded too.
+MAX_RECORDED_CHOICES = 1_000_000
+MAX_EXTRA_ASKS = 50  # asks per advance beyond the in-flight target (invalid trials are not queued)
 ACTIVE = "running"
+
+log = logging.getLogger(__name__)
 
 
 # --- definition ---------------------------------------------------------------------------------
 
 
-def grid_values(dimension: Dimension) -> list[Any]:
-    """The points a grid sampler visits for one hyperparameter."""
+def _count_text(n: float) -> str:
+    return f"{n}" if isinstance(n, int) and n < 10**7 else f"{float(n):.1e}"
+
+
+def grid_count(dimension: Dimension) -> int:
+    """How many points a grid visits along one hyperparameter, computed in O(1) without listing them.
+
+    Raises SpecError naming the field for a float range without a step and for a range with more than
+    ``MAX_GRID_VALUES`` points."""
+    where = f"space.{dimension.name}"
     if isinstance(dimension, Categorical):
-        return list(dimension.choices)
+        return len(dimension.choices)
+    low, high = dimension.low, dimension.high
     if dimension.is_int:
-        return list(range(int(dimension.low), int(dimension.high) + 1, int(dimension.step or 1)))
-    if dimension.step is None:
-        raise SpecError(f"space.{dimension.name}", "the grid sampler needs a list of values or a 'step' for a "
-                        "float range")
-    n = math.floor((dimension.high - dimension.low) / dimension.step + 1e-9) + 1
-    return [round(dimension.low + i * dimension.step, 12) for i in range(n)]
+        step = int(dimension.step or 1)
+        if step < 1:
+            raise SpecError(where, f"'step' must be a positive integer, got {step}")
+        n: float = (int(high) - int(low)) // step + 1
+    else:
+        if dimension.step is None:
+            raise SpecError(where, "the grid sampler needs a list of values or a 'step' for a float range")
+        step_f = float(dimension.step)
+        if not (math.isfinite(low) and math.isfinite(high) and math.isfinite(step_f) and step_f > 0):
+            raise SpecError(where, f"a grid needs finite bounds and a positive finite 'step', got low={low!r}, "
+                                   f"high={high!r}, step={dimension.step!r}")
+        span = (high - low) / step_f  # may overflow to inf for a tiny step: refused below, never looped over
+        n = math.floor(span + 1e-9) + 1 if math.isfinite(span) and span < 1e15 else span + 1
+    if n > MAX_GRID_VALUES:
+        count = "too many" if n == math.inf else _count_text(n)
+        raise SpecError(where, f"a grid over [{low}, {high}] with step {dimension.step or 1} has {count} values, "
+                               f"over the limit of {MAX_GRID_VALUES} per field; give a list of values or a "
+                               "larger step")
+    return int(n)
+
+
+def grid_size(space: SearchSpace) -> int:
+    """Points of the grid over ``space`` (the product of the fields' counts), refused above MAX_GRID_POINTS
+    with a SpecError naming the field with the most values."""
+    counts = [(d.name, grid_count(d)) for d in space]  # each is bounded, so the exact product is cheap
+    total = math.prod(n for _, n in counts)
+    if total > MAX_GRID_POINTS:
+        largest = max(counts, key=lambda c: c[1])[0]
+        factors = " × ".join(f"{n} ({name})" for name, n in counts)
+        raise SpecError(f"space.{largest}", f"a grid over {factors} values = {_count_text(total)} points is over "
+                                            f"the limit of {MAX_GRID_POINTS} grid points; give fewer values, a "
+                                            "larger step, or use the random or tpe sampler")
+    return total
+
+
+def grid_value(dimension: Dimension, i: int) -> Any:
+    """The ``i``-th grid point along one hyperparameter (0 <= i < grid_count)."""
+    if isinstance(dimension, Categorical):
+        return dimension.choices[i]
+    if dimension.is_int:
+        return int(dimension.low) + i * int(dimension.step or 1)
+    return round(dimension.low + i * float(dimension.step), 12)  # type: ignore[arg-type]
+
+
+def grid_values(dimension: Dimension) -> list[Any]:
+    """The points a grid sampler visits for one hyperparameter (at most MAX_GRID_VALUES or MAX_CHOICES)."""
+    return [grid_value(dimension, i) for i in range(grid_count(dimension))]
+
+
+def grid_point(space: SearchSpace, index: int) -> dict[str, Any]:
+    """Point ``index`` of ``itertools.product`` over the fields sorted by name (Optuna's GridSampler
+    order), by mixed-radix decoding: nothing else of the grid is built."""
+    values: dict[str, Any] = {}
+    for d in sorted(space, key=lambda d: d.name, reverse=True):  # the last name varies fastest
+        index, i = divmod(index, grid_count(d))
+        values[d.name] = grid_value(d, i)
+    return {d.name: values[d.name] for d in space}
 
 
 def _parse_space(raw: Any, base: Spec) -> SearchSpace:
@@ -64,6 +142,10 @@ def _parse_space(raw: Any, base: Spec) -> SearchSpace:
     trials are recorded as invalid at run time instead."""
     if not isinstance(raw, Mapping) or not raw:
         raise SpecError("space", "must be a non-empty object: field -> list of values or range")
+    for name, entry in raw.items():  # refused before any per-value work
+        if isinstance(entry, (list, tuple)) and len(entry) > MAX_CHOICES:
+            raise SpecError(f"space.{name}", f"has {len(entry)} values, over the limit of {MAX_CHOICES}; give a "
+                                             "range instead")
     try:
         space = SearchSpace.from_json(raw)
     except SpecError as exc:
@@ -118,7 +200,7 @@ class SweepSpec:
 
     @property
     def grid_size(self) -> int:
-        return math.prod(len(grid_values(d)) for d in self.space)
+        return grid_size(self.space)
 
     @classmethod
     def from_dict(cls, data: Any) -> SweepSpec:
@@ -153,15 +235,21 @@ class SweepSpec:
         if objective not in allowed:
             raise SpecError("objective", f"must be one of {', '.join(map(repr, allowed))} for {kind!r}, "
                             f"got {objective!r}")
-        name = data.get("name", "")
-        if not isinstance(name, str):
-            raise SpecError("name", f"must be a string, got {name!r}")
+        name = check_name("name", data.get("name", ""))  # stored as VARCHAR(200): no NUL, surrogates
         spec = cls(kind=kind, base=base, space=space, sampler=sampler,
                    n_trials=integer("n_trials", 20, 1, MAX_TRIALS), objective=objective,
                    repeats=integer("repeats", 1, 1, MAX_REPEATS), seed=integer("seed", 0, 0, 2**31 - 1),
                    name=name)
         if sampler == "grid":
-            spec.grid_size  # noqa: B018 - raises a SpecError naming a float range without a step
+            spec.grid_size  # noqa: B018 - raises a SpecError naming a range without a step or over the limits
+        lists = [(d.name, len(d.choices)) for d in space if isinstance(d, Categorical)]
+        listed = sum(n for _, n in lists)
+        if listed * spec.effective_trials() > MAX_RECORDED_CHOICES:
+            largest = max(lists, key=lambda c: c[1])[0]
+            raise SpecError(f"space.{largest}", f"{listed} listed values × {spec.effective_trials()} trials = "
+                                                f"{_count_text(listed * spec.effective_trials())} is over the "
+                                                f"limit of {MAX_RECORDED_CHOICES} (the sampler records every "
+                                                "listed value with every trial); give fewer values or trials")
         return spec
 
     def to_dict(self) -> dict[str, Any]:
@@ -182,6 +270,40 @@ class SweepSpec:
 # --- Optuna plumbing ----------------------------------------------------------------------------
 
 
+class LazyGridSampler(BaseSampler):
+    """Trial ``n`` gets point ``n`` of the grid in a seeded shuffled order, decoded from its index.
+
+    The order is the one of Optuna's ``GridSampler(space, seed)`` (numpy's shuffle of the product), so
+    grid sweeps stored before keep their sequence; unlike GridSampler, the product is never listed: only
+    a permutation of the point indices (at most MAX_GRID_POINTS integers) is drawn.
+    """
+
+    def __init__(self, space: SearchSpace, seed: int) -> None:
+        self._space = space
+        self._seed = seed
+        self._size = grid_size(space)
+        self._order: np.ndarray | None = None
+        self._points: dict[int, dict[str, Any]] = {}
+
+    def point(self, number: int) -> dict[str, Any]:
+        if not 0 <= number < self._size:
+            raise ValueError(f"trial {number} is beyond the grid's {self._size} points")
+        if number not in self._points:
+            if self._order is None:  # GridSampler's list shuffle draws the same swaps as this permutation
+                self._order = np.random.RandomState(self._seed).permutation(self._size)
+            self._points[number] = grid_point(self._space, int(self._order[number]))
+        return self._points[number]
+
+    def infer_relative_search_space(self, study: Any, trial: Any) -> dict[str, Any]:
+        return {}
+
+    def sample_relative(self, study: Any, trial: Any, search_space: dict[str, Any]) -> dict[str, Any]:
+        return {}
+
+    def sample_independent(self, study: Any, trial: Any, param_name: str, param_distribution: Any) -> Any:
+        return self.point(trial.number)[param_name]
+
+
 def _sampler(spec: SweepSpec, trial_number: int) -> Any:
     """A fresh sampler per ask, seeded by (sweep seed, trial number): the sequence of proposals
     then does not depend on how asks were batched across processes."""
@@ -189,7 +311,7 @@ def _sampler(spec: SweepSpec, trial_number: int) -> Any:
 
     seed = (spec.seed * 1_000_003 + trial_number) % 2**31
     if spec.sampler == "grid":
-        return optuna.samplers.GridSampler({d.name: grid_values(d) for d in spec.space}, seed=spec.seed)
+        return LazyGridSampler(spec.space, spec.seed)
     if spec.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     return optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(10, max(2, spec.n_trials // 4)))
@@ -222,8 +344,23 @@ def _study(storage: Storage, sweep_id: int, spec: SweepSpec) -> Any:
 # --- lifecycle ----------------------------------------------------------------------------------
 
 
+_LOADED: dict[str, SweepSpec] = {}
+_LOADED_LOCK = threading.Lock()  # the web app loads specs from several script threads
+
+
 def load_spec(sweep: SweepRecord) -> SweepSpec:
-    return SweepSpec.from_dict(sweep.definition)
+    """The validated spec of a stored sweep. Workers and pages load the same definitions again and again,
+    and validating a long list of values takes a while, so recent ones are kept (keyed by content)."""
+    key = json.dumps(sweep.definition, sort_keys=True, default=str)
+    with _LOADED_LOCK:
+        spec = _LOADED.get(key)
+    if spec is None:
+        spec = SweepSpec.from_dict(sweep.definition)
+        with _LOADED_LOCK:
+            if len(_LOADED) >= 16:
+                _LOADED.pop(next(iter(_LOADED)))
+            _LOADED[key] = spec
+    return spec
 
 
 def create_sweep(storage: Storage, data: Mapping[str, Any] | SweepSpec, *, workers: int = 1) -> SweepRecord:
@@ -256,72 +393,93 @@ def _latest_per_repeat(runs: Iterable[RunRecord]) -> dict[int, RunRecord]:
 def advance_sweep(storage: Storage, sweep_id: int, *, workers: int = 1, owner: str | None = None) -> bool:
     """Tell finished trials, ask new ones up to the in-flight target, finish the sweep when done.
 
-    Returns False when another process holds the sweep's lease (it is advancing it right now).
+    Returns False when another process holds the sweep's lease (it is advancing it right now). A running
+    sweep whose trials cannot be generated (its stored definition no longer validates, the sampler
+    raises, memory runs out) ends "failed" with the reason, so that no process retries it forever;
+    database errors propagate (they are transient: the next advance retries).
     """
-    import optuna
-    from optuna.trial import TrialState
-
     owner = owner or f"{socket.gethostname()}-{os.getpid()}"
     if not storage.acquire_sweep_lease(sweep_id, owner):
         return False
     try:
         sweep = storage.get_sweep(sweep_id)
-        spec = load_spec(sweep)
-        study = _study(storage, sweep_id, spec)
-        runs_by_trial: dict[int, list[RunRecord]] = {}
-        for run in storage.list_runs(sweep_id=sweep_id, limit=None):
-            if run.sweep_trial is not None:
-                runs_by_trial.setdefault(run.sweep_trial, []).append(run)
-        active = sweep.status == ACTIVE
-        in_flight = 0
-        # GridSampler.after_trial calls study.stop() when the grid is used up, which raises outside
-        # optimize(); tells need no sampler logic (grid ids are recorded at ask time).
-        study.sampler = optuna.samplers.RandomSampler(seed=spec.seed)
-        for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            latest = _latest_per_repeat(runs_by_trial.get(trial.number, []))
-            pending = [r for r in latest.values() if r.status not in FINISHED]
-            cancelled = [r for r in latest.values() if r.status == CANCELLED]
-            if pending:
-                in_flight += 1
-                continue
-            if cancelled:
-                if active:  # resumed: run the cancelled repeats again
-                    for run in cancelled:
-                        _submit_repeat(storage, sweep_id, spec, trial.number, trial.params, run.seed - spec.base.seed)
-                    in_flight += 1
-                continue  # a cancelled sweep keeps the trial open for a later resume
-            values = [v for r in latest.values() if (v := _objective_value(r, spec.objective)) is not None]
-            if values:
-                study.tell(trial.number, sum(values) / len(values))
-            else:  # the runs keep the reasons; trial_rows shows them
-                study.tell(trial.number, state=TrialState.FAIL)
-        if active:
-            distributions = to_optuna_distributions(spec.space)
-            target = max(1, math.ceil((max(workers, 1) + 1) / spec.repeats))
-            total = len(study.trials)
-            while in_flight < target and total < spec.effective_trials():
-                study.sampler = _sampler(spec, total)
-                trial = study.ask(distributions)
-                total += 1
-                try:
-                    for r in range(spec.repeats):  # validate every repeat (memory too) before queueing any
-                        check_memory(spec.trial_spec(trial.params, r))
-                except SpecError as exc:
-                    trial.set_user_attr("invalid", f"{exc.field}: {exc.message}")
-                    study.sampler = optuna.samplers.RandomSampler(seed=spec.seed)
-                    study.tell(trial, state=TrialState.FAIL)
-                    continue
-                for r in range(spec.repeats):
-                    _submit_repeat(storage, sweep_id, spec, trial.number, trial.params, r)
-                in_flight += 1
-            if in_flight == 0 and total >= spec.effective_trials():
-                _finish(storage, sweep_id, spec, study)
-        return True
-    except optuna.exceptions.OptunaError as exc:
-        storage.update_sweep(sweep_id, status="failed", message=f"sampler error: {exc}", finished=True)
+        try:
+            _advance(storage, sweep, workers)
+        except (StorageError, sqlalchemy.exc.SQLAlchemyError):  # the database's trouble, not the sweep's
+            raise
+        except Exception as exc:  # MemoryError included
+            if sweep.status != ACTIVE:  # only finished trials were being told; its status stays
+                log.warning("sweep %s (%s) cannot be advanced: %s", sweep_id, sweep.status, _failure_reason(exc))
+                return True
+            log.exception("sweep %s cannot generate trials; marking it failed", sweep_id)
+            storage.update_sweep(sweep_id, status="failed", message=_failure_reason(exc), finished=True)
         return True
     finally:
         storage.release_sweep_lease(sweep_id, owner)
+
+
+def _failure_reason(exc: BaseException) -> str:
+    if isinstance(exc, SpecError):
+        return f"invalid sweep definition: {exc}"
+    return f"cannot generate trials: {type(exc).__name__}: {exc}".rstrip(": ")[:1000]
+
+
+def _advance(storage: Storage, sweep: SweepRecord, workers: int) -> None:
+    import optuna
+    from optuna.trial import TrialState
+
+    sweep_id = sweep.id
+    spec = load_spec(sweep)
+    study = _study(storage, sweep_id, spec)
+    runs_by_trial: dict[int, list[RunRecord]] = {}
+    for run in storage.list_runs(sweep_id=sweep_id, limit=None):
+        if run.sweep_trial is not None:
+            runs_by_trial.setdefault(run.sweep_trial, []).append(run)
+    active = sweep.status == ACTIVE
+    in_flight = 0
+    # Tells need no sampler logic (a grid point is fixed at ask time).
+    study.sampler = optuna.samplers.RandomSampler(seed=spec.seed)
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        latest = _latest_per_repeat(runs_by_trial.get(trial.number, []))
+        pending = [r for r in latest.values() if r.status not in FINISHED]
+        cancelled = [r for r in latest.values() if r.status == CANCELLED]
+        if pending:
+            in_flight += 1
+            continue
+        if cancelled:
+            if active:  # resumed: run the cancelled repeats again
+                for run in cancelled:
+                    _submit_repeat(storage, sweep_id, spec, trial.number, trial.params, run.seed - spec.base.seed)
+                in_flight += 1
+            continue  # a cancelled sweep keeps the trial open for a later resume
+        values = [v for r in latest.values() if (v := _objective_value(r, spec.objective)) is not None]
+        if values:
+            study.tell(trial.number, sum(values) / len(values))
+        else:  # the runs keep the reasons; trial_rows shows them
+            study.tell(trial.number, state=TrialState.FAIL)
+    if active:
+        distributions = to_optuna_distributions(spec.space)
+        target = max(1, math.ceil((max(workers, 1) + 1) / spec.repeats))
+        total = len(study.trials)
+        asks = 0  # bounded: a space of mostly invalid combinations must not keep one call busy
+        while in_flight < target and total < spec.effective_trials() and asks < target + MAX_EXTRA_ASKS:
+            asks += 1
+            study.sampler = _sampler(spec, total)
+            trial = study.ask(distributions)
+            total += 1
+            try:
+                for r in range(spec.repeats):  # validate every repeat (memory too) before queueing any
+                    check_memory(spec.trial_spec(trial.params, r))
+            except SpecError as exc:
+                trial.set_user_attr("invalid", f"{exc.field}: {exc.message}")
+                study.sampler = optuna.samplers.RandomSampler(seed=spec.seed)
+                study.tell(trial, state=TrialState.FAIL)
+                continue
+            for r in range(spec.repeats):
+                _submit_repeat(storage, sweep_id, spec, trial.number, trial.params, r)
+            in_flight += 1
+        if in_flight == 0 and total >= spec.effective_trials():
+            _finish(storage, sweep_id, spec, study)
 
 
 def _submit_repeat(storage: Storage, sweep_id: int, spec: SweepSpec, number: int, params: Mapping[str, Any],
@@ -468,19 +626,27 @@ def resume_sweep(storage: Storage, sweep_id: int, *, workers: int = 1) -> SweepR
 def sweep_json(storage: Storage, sweep_id: int, rows: list[TrialRow] | None = None) -> dict[str, Any]:
     """The CLI's ``sweep --json`` object: id, status, n_trials, n_succeeded, best, importance."""
     sweep = storage.get_sweep(sweep_id)
-    spec = load_spec(sweep)
-    summary = sweep.summary or compute_summary(storage, sweep_id, spec, rows=rows)
+    try:
+        spec: SweepSpec | None = load_spec(sweep)
+    except SpecError:  # a stored definition that no longer validates (it ends failed): list it all the same
+        spec = None
+    if sweep.summary:
+        summary = sweep.summary
+    elif spec is not None:
+        summary = compute_summary(storage, sweep_id, spec, rows=rows)
+    else:
+        summary = {"n_trials": 0, "n_succeeded": 0, "n_failed": 0}
     best = summary.get("best")
     return {"id": sweep.id, "name": sweep.name, "status": sweep.status, "message": sweep.message,
             "n_trials": summary["n_trials"], "n_succeeded": summary["n_succeeded"],
             "n_failed": summary["n_failed"], "n_invalid": summary.get("n_invalid", 0),
-            "objective": spec.objective,
+            "objective": spec.objective if spec is not None else str(sweep.definition.get("objective", "")),
             "best": None if best is None else {"spec": best["spec"], "value": best["value"],
                                                "params": best["params"], "run_ids": best["run_ids"]},
             "importance": summary.get("importance", {})}
 
 
 def grid_product(spec: SweepSpec) -> list[dict[str, Any]]:
-    """All grid points (for display and tests)."""
+    """All grid points of a validated spec (at most MAX_GRID_POINTS; for display and tests)."""
     names = [d.name for d in spec.space]
     return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*(grid_values(d) for d in spec.space))]

@@ -16,6 +16,7 @@ import math
 import numbers
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -62,13 +63,20 @@ class Categorical:
     name: str
     choices: tuple[Choice, ...]
 
+    @cached_property
+    def _index(self) -> dict[tuple[str, Any], int]:
+        # Built once: analysis looks up every trial's value, and a scan per lookup is quadratic.
+        index: dict[tuple[str, Any], int] = {}
+        for i, choice in enumerate(self.choices):
+            key = choice_key(choice)
+            if key is not None:
+                index.setdefault(key, i)
+        return index
+
     def code(self, value: Any) -> int | None:
         """Index of ``value`` among the choices, or None if it is not one of them."""
         key = choice_key(value)
-        for i, choice in enumerate(self.choices):
-            if choice_key(choice) == key:
-                return i
-        return None
+        return None if key is None else self._index.get(key)
 
     def labels(self) -> list[str]:
         """Display labels; ``repr`` only where ``str`` would make two choices look alike (1 vs "1")."""
@@ -125,10 +133,11 @@ class SearchSpace:
     dimensions: tuple[Dimension, ...] = ()
 
     def __post_init__(self) -> None:
-        names = [d.name for d in self.dimensions]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise SpecError(dupes[0], "appears more than once in the search space")
+        seen: set[str] = set()
+        for d in self.dimensions:
+            if d.name in seen:
+                raise SpecError(d.name, "appears more than once in the search space")
+            seen.add(d.name)
 
     @property
     def names(self) -> list[str]:
@@ -184,16 +193,19 @@ class SearchSpace:
 def _parse_choices(name: str, entry: Sequence[Any]) -> Categorical:
     if len(entry) == 0:
         raise SpecError(name, "needs at least one choice")
-    seen: list[Any] = []
+    # One dict lookup per choice (a scan of the earlier choices would be quadratic in their number).
+    # Python's True == 1 == 1.0: Optuna's CategoricalDistribution maps such choices to one index, so
+    # booleans are keyed with the numbers; choice_key already makes 1 and 1.0 one key.
+    seen: dict[tuple[str, Any], Any] = {}
     for c in entry:
-        if choice_key(c) is None:
+        key = choice_key(c)
+        if key is None:
             raise SpecError(name, f"choices must be strings, finite numbers or booleans, got {c!r}")
-        for prev in seen:
-            # Python's True == 1 == 1.0: Optuna's CategoricalDistribution maps such choices to one index.
-            if prev == c or choice_key(prev) == choice_key(c):
-                raise SpecError(name, f"choices {prev!r} and {c!r} are indistinguishable (equal in Python); "
-                                      "list each value once")
-        seen.append(c)
+        equality_key = ("num", float(key[1])) if key[0] == "bool" else key
+        if equality_key in seen:
+            raise SpecError(name, f"choices {seen[equality_key]!r} and {c!r} are indistinguishable (equal in "
+                                  "Python); list each value once")
+        seen[equality_key] = c
     return Categorical(name, tuple(as_scalar(c) for c in entry))
 
 

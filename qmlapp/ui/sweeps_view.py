@@ -13,7 +13,7 @@ from qmlapp import services, sweeps
 from qmlapp.presets import PRESETS
 from qmlapp.registry import get_kind
 from qmlapp.specs import SpecError
-from qmlapp.ui.common import LIVE_REFRESH_S, get_storage
+from qmlapp.ui.common import LIVE_REFRESH_S, get_storage, live_fragment, md_text
 from qmlapp.ui.forms import QNN_GROUPS, spec_widgets
 
 KEY = "sweep"
@@ -88,6 +88,13 @@ def new_sweep_tab() -> None:
     name = st.text_input("sweep name (optional)", key=f"{KEY}_{preset_name}_name")
     data = {"kind": kind, "name": name, "base": base, "space": space, "sampler": sampler, "n_trials": n_trials,
             "objective": objective, "repeats": repeats, "seed": seed}
+    if sampler == "grid" and space:
+        try:  # sized arithmetically, so this is cheap on every rerun
+            size = sweeps.SweepSpec.from_dict(data).grid_size
+            st.caption(f"Grid: {size:,} points (limit {sweeps.MAX_GRID_POINTS:,}).")
+        except SpecError as exc:
+            if exc.field.startswith("space"):
+                st.caption(f"Grid: **{exc.field}** — {exc.message}")
     with st.expander("As a sweep file (for `python -m qmlapp sweep --spec FILE`)"):
         st.code(json.dumps({k: v for k, v in data.items() if k != "name" or v}, indent=2, default=str),
                 language="json")
@@ -99,7 +106,7 @@ def new_sweep_tab() -> None:
             st.error(f"Invalid **{exc.field}** — {exc.message}. Nothing was started.", icon="🚫")
             return
         st.session_state[f"{KEY}_open"] = record.id
-        st.success(f"Started sweep {record.id}: {record.name} ({spec.effective_trials()} trials × "
+        st.success(f"Started sweep {record.id}: {md_text(record.name)} ({spec.effective_trials()} trials × "
                    f"{spec.repeats} repeats). Open it in the *Sweeps* tab.")
 
 
@@ -128,6 +135,16 @@ def _trials_frame(rows: list[sweeps.TrialRow], objective: str) -> pd.DataFrame:
                           "runs": ", ".join(map(str, r.run_ids)), "note": r.note} for r in rows])
 
 
+def _delete_button(sweep_id: int, where: Any) -> None:
+    if where.button("Delete sweep", key=f"{KEY}_delete_{sweep_id}"):
+        try:
+            get_storage().delete_sweep(sweep_id)
+            st.session_state.pop(f"{KEY}_open", None)
+            st.rerun()
+        except StorageError as exc:
+            st.error(str(exc))
+
+
 def sweep_detail(sweep_id: int) -> None:
     storage = get_storage()
 
@@ -137,11 +154,19 @@ def sweep_detail(sweep_id: int) -> None:
         except StorageError:
             st.warning(f"Sweep {sweep_id} no longer exists.")
             return
-        spec = sweeps.load_spec(sweep)
+        try:
+            spec = sweeps.load_spec(sweep)
+        except SpecError as exc:  # stored before the current limits; advancing it ends it failed
+            st.markdown(f"#### Sweep {sweep.id} · {md_text(sweep.name)}")
+            st.caption(f"status **{sweep.status}** · {md_text(sweep.message)}")
+            st.error(f"This sweep's definition is not valid: **{exc.field}** — {exc.message}", icon="🚫")
+            if sweep.status != sweeps.ACTIVE:
+                _delete_button(sweep_id, st)
+            return
         rows = sweeps.trial_rows(storage, sweep_id, spec)
         doc = sweeps.sweep_json(storage, sweep_id, rows)
         done = doc["n_succeeded"] + doc["n_failed"] + doc["n_invalid"]
-        st.markdown(f"#### Sweep {sweep.id} · {sweep.name}")
+        st.markdown(f"#### Sweep {sweep.id} · {md_text(sweep.name)}")
         st.caption(f"{spec.sampler} sampler · objective {spec.objective} ({spec.direction}) · "
                    f"{spec.repeats} repeat(s) per configuration · status **{sweep.status}** · {sweep.message}")
         st.progress(min(done / max(doc["n_trials"], 1), 1.0),
@@ -154,13 +179,8 @@ def sweep_detail(sweep_id: int) -> None:
         if sweep.status in ("cancelled", "failed") and b2.button("Resume sweep", key=f"{KEY}_resume_{sweep_id}"):
             sweeps.resume_sweep(storage, sweep_id, workers=max(1, len(services.alive_workers(storage))))
             st.rerun()
-        if sweep.status != sweeps.ACTIVE and b3.button("Delete sweep", key=f"{KEY}_delete_{sweep_id}"):
-            try:
-                storage.delete_sweep(sweep_id)
-                st.session_state.pop(f"{KEY}_open", None)
-                st.rerun()
-            except StorageError as exc:
-                st.error(str(exc))
+        if sweep.status != sweeps.ACTIVE:
+            _delete_button(sweep_id, b3)
         if rows:
             frame = _trials_frame(rows, spec.objective)
             st.dataframe(frame, hide_index=True, key=f"{KEY}_trials_{sweep_id}")
@@ -169,7 +189,8 @@ def sweep_detail(sweep_id: int) -> None:
             e1.download_button("⬇ sweep (JSON)", json.dumps(export, indent=2, default=str),
                                file_name=f"sweep{sweep_id}.json", mime="application/json",
                                key=f"{KEY}_exj_{sweep_id}")
-            e2.download_button("⬇ trials (CSV)", frame.to_csv(index=False), file_name=f"sweep{sweep_id}_trials.csv",
+            e2.download_button("⬇ trials (CSV)", services.frame_to_csv(frame, index=False),
+                               file_name=f"sweep{sweep_id}_trials.csv",
                                mime="text/csv", key=f"{KEY}_exc_{sweep_id}")
         from qmlapp.ui.analysis_view import render_sweep_analysis
 
@@ -179,7 +200,7 @@ def sweep_detail(sweep_id: int) -> None:
 
     live = storage.get_sweep(sweep_id).status == sweeps.ACTIVE
     if live:
-        st.fragment(body, run_every=LIVE_REFRESH_S)()
+        live_fragment(body, run_every=LIVE_REFRESH_S)()
     else:
         body()
 
@@ -195,7 +216,7 @@ def sweeps_page() -> None:
     with tab_new:
         new_sweep_tab()
     with tab_list:
-        st.fragment(_sweeps_table, run_every=LIVE_REFRESH_S * 2)()
+        live_fragment(_sweeps_table, run_every=LIVE_REFRESH_S * 2)()
         records = get_storage().list_sweeps()
         if not records:
             return
