@@ -26,6 +26,11 @@ class Settings:
     poll_s: float = 0.5  # idle worker's queue polling interval
     embedded_worker: bool = True
     dask_address: str | None = None  # scheduler address: sweep trials run on that Dask cluster
+    run_time_limit_s: float = 0.0  # a run computing longer than this fails (0 = no limit)
+    # A worker executes runs in a warm child process it can kill (hard cancel, stop, time limit);
+    # False runs them in the worker's own process, where only cooperative checks can stop them.
+    run_in_child: bool = True
+    cancel_grace_s: float = 3.0  # after a cancel, how long the run may take to stop before it is killed
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -36,4 +41,7 @@ class Settings:
             poll_s=_env_float("QMLAPP_POLL_S", cls.poll_s),
             embedded_worker=os.environ.get("QMLAPP_EMBEDDED_WORKER", "1").lower() not in ("0", "false", "no"),
             dask_address=os.environ.get("QMLAPP_DASK_ADDRESS") or None,
+            run_time_limit_s=max(0.0, _env_float("QMLAPP_RUN_TIME_LIMIT_S", cls.run_time_limit_s)),
+            run_in_child=os.environ.get("QMLAPP_RUN_IN_CHILD", "1").lower() not in ("0", "false", "no"),
+            cancel_grace_s=max(0.0, _env_float("QMLAPP_CANCEL_GRACE_S", cls.cancel_grace_s)),
         )

@@ -7,7 +7,8 @@ import os
 import signal
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +21,8 @@ from qmlapp.config import Settings
 from qmlapp.context import RunCancelled
 from qmlapp.registry import get_kind
 from qmlapp.worker import DbRunContext, LostOwnership, Worker, WorkerStopping, execute_run
+
+UTC = timezone.utc  # datetime.UTC needs Python 3.11
 
 # A few seconds of training: long enough to be caught mid-run, short enough to finish on retry.
 MEDIUM_QNN: dict[str, Any] = {**TINY_QNN, "epochs": 40}
@@ -281,3 +284,65 @@ def test_concurrency_starts_that_many_worker_processes(storage: Storage, process
     stopped = {w.pid: w for w in storage.list_workers()}
     assert all(stopped[pid].stopped_at is not None for pid in pids), stopped
     assert storage.list_workers(alive_within_s=30) == []
+
+
+def test_a_resumed_worker_writes_no_points_into_a_run_taken_over(storage: Storage) -> None:
+    """A paused worker that wakes up after another took its run over adds nothing to that run."""
+    run = storage.create_run("qnn", TINY_QNN)
+    claimed = storage.claim_run(run.id, "w-paused")
+    assert claimed is not None
+    ctx = DbRunContext(storage, claimed, "w-paused", threading.Event(), cancel_poll_s=0.0, progress_every_s=0.0)
+    ctx.log_metrics(0, {"loss": 1.0})
+    with storage.engine.begin() as conn:  # recovered as stale and claimed by another worker meanwhile
+        conn.execute(sa.text("UPDATE runs SET worker_id = 'w-new', attempts = attempts + 1 WHERE id = :id"),
+                     {"id": run.id})
+    ctx.log_metrics(0, {"loss": 1.0})  # the same step again, as the resumed worker would write it
+    ctx.save_artifact("late.txt", "x", "text/plain")
+    assert [(p.step, p.name) for p in storage.get_metrics(run.id)] == [(0, "loss")]
+    assert storage.get_artifact(run.id, "late.txt") is None
+    with pytest.raises(LostOwnership):
+        ctx.check_cancelled()
+
+
+def test_worker_claims_nothing_that_would_overflow_memory_with_the_running_runs(
+        storage: Storage, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With room for one such run, a second worker on the machine leaves the second one queued."""
+    from qmlapp.resources import estimated_bytes
+
+    spec = services.validate_spec("qnn", {**TINY_QNN, "n_qubits": 4})
+    monkeypatch.setenv("QMLAPP_MEMORY_LIMIT_GB", str(1.5 * estimated_bytes(spec) / 2**30))
+    first, second = (services.submit_run(storage, "qnn", spec) for _ in range(2))
+    busy = Worker(settings, storage=storage)
+    assert storage.claim_run(first.id, busy.id) is not None  # running on this machine
+    other = Worker(settings, storage=storage)
+    assert other.storage.claim_next_run(other.id, fits=other._fits) is None
+    assert storage.get_run(second.id).status == QUEUED
+    storage.finish_run(first.id, busy.id, CANCELLED)
+    assert other.run_once() is not None and storage.get_run(second.id).finished
+
+
+def test_worker_keeps_serving_while_its_database_is_unusable(tmp_path: Any, settings: Settings) -> None:
+    """A database that fails every request (here: its file replaced by garbage) is retried with a
+    growing wait; once it is back, the worker runs what was queued."""
+    import dataclasses
+    import shutil
+
+    if not settings.database_url.startswith("sqlite"):
+        pytest.skip("replaces the SQLite file; PostgreSQL outages are the soak's PostgreSQL restart")
+    db_file = Path(sa.make_url(settings.database_url).database or "")
+    storage = Storage(settings.database_url)
+    backup = tmp_path / "good.db"
+    storage.close()
+    shutil.copy(db_file, backup)
+    db_file.write_bytes(b"this is not a database" * 100)
+    fast = dataclasses.replace(settings, poll_s=0.05)
+    worker = Worker(fast, storage=Storage(settings.database_url, auto_migrate=False))
+    served = threading.Thread(target=worker.serve, kwargs={"max_runs": 1}, daemon=True)
+    served.start()
+    time.sleep(2.0)
+    assert served.is_alive()  # still retrying, not crashed
+    shutil.copy(backup, db_file)
+    run = services.submit_run(Storage(settings.database_url), "qnn", TINY_QNN)
+    served.join(timeout=120)
+    assert not served.is_alive()
+    assert Storage(settings.database_url).get_run(run.id).status == SUCCEEDED

@@ -252,7 +252,12 @@ def run(spec: HypernetSpec, ctx: RunContext) -> dict[str, Any]:
     ctx.check_cancelled()
     ctx.progress(0.01, f"enumerating C(σ) for all 2^{n} = {2**n:,} networks")
     t0 = time.perf_counter()
-    costs = enumerate_costs(layout, data, progress=lambda f: ctx.progress(0.01 + 0.04 * f, "enumerating networks"))
+
+    def enumeration_progress(fraction: float) -> None:
+        ctx.progress(0.01 + 0.04 * fraction, "enumerating networks")
+        ctx.check_cancelled()  # 2^n networks × n_points can take minutes
+
+    costs = enumerate_costs(layout, data, progress=enumeration_progress)
     enum_s = time.perf_counter() - t0
     ctx.check_cancelled()
     landscape = landscape_summary(costs, n, spec.tolerance)

@@ -43,13 +43,16 @@ from qmlapp.context import RunContext, json_safe
 from qmlapp.datasets import load_dataset
 from qmlapp.experiments.qnn import GRADIENT_OPTIMIZERS, NOISE_EXACT_MAX_QUBITS, QnnSpec
 from qmlapp.noise import NoiseModel, add_gate_noise, fold_readout_error
-from qmlapp.simulators import CompiledExpectation, DensityMatrixBackend, Simulator, TfqBackend
+from qmlapp.simulators import CompiledExpectation, DensityMatrixBackend, Simulator, TfqBackend, TfqCompiled
 
 if TYPE_CHECKING:
     import tensorflow as tf
 
 P_FLOOR = 1e-10
 EVAL_CHUNK = 128  # rows per forward call: TFQ gains nothing from larger batches (PERFORMANCE.md)
+# Sampled TFQ evaluation is split so that one call stays around a second (~10 µs per row and shot at 4
+# qubits with noise, measured): a run then notices a cancel between calls even at 10^6 shots per row.
+ROW_SHOTS_PER_CALL = 100_000
 MAX_LOGGED_POINTS = 100  # gradient-free runs log about this many metric points
 BETA_CLIP = 1e-6  # MinMax values are clipped into (0, 1) before the Beta fit
 
@@ -245,6 +248,10 @@ class QnnModel:
         self.batch_size = batch_size
         self.weights = tf.Variable(np.asarray(weights, dtype=np.float32), name="qnn_weights")
         self.optimizer = optimizer
+        # Forward evaluation (may be a shot-chunked stand-in for ``compiled``) and the cancel check
+        # called between its calls; the runner sets both.
+        self.forward: CompiledExpectation = compiled
+        self.check: Callable[[], None] = lambda: None
         if optimizer is None:
             return
         if batch_size is None or not hasattr(compiled, "tf_call"):
@@ -286,11 +293,41 @@ class QnnModel:
         w = self.weights.numpy() if weights is None else np.asarray(weights, dtype=np.float32)
         chunks = []
         for start in range(0, len(data_values), EVAL_CHUNK):
+            self.check()
             x = data_values[start:start + EVAL_CHUNK]
             values = np.concatenate([x, np.broadcast_to(w, (len(x), len(w)))], axis=1)
-            chunks.append(np.asarray(self.compiled(values), dtype=np.float32))
+            chunks.append(np.asarray(self.forward(values), dtype=np.float32))
         expectations = np.concatenate(chunks) if chunks else np.zeros((0, self.qnn.n_classes), np.float32)
         return class_log_probs(tf.constant(expectations), self.qnn.readout).numpy().astype(np.float64)
+
+
+class ShotChunked:
+    """Sampled expectations of ``shots`` shots per row computed as the shot-weighted mean of calls with
+    at most ``ROW_SHOTS_PER_CALL`` rows × shots each, with ``check`` between calls.
+
+    The mean of independent estimates over disjoint groups of shots is the estimate over all of them, so
+    the statistics are those of one call with ``shots`` (TFQ's sampling is unseeded either way).
+    """
+
+    def __init__(self, make: Callable[[int], CompiledExpectation], shots: int, check: Callable[[], None]) -> None:
+        self.shots = int(shots)
+        per_call = min(self.shots, ROW_SHOTS_PER_CALL)
+        self.pieces = [per_call] * (self.shots // per_call) + ([self.shots % per_call] if self.shots % per_call else [])
+        self._compiled = {r: make(r) for r in set(self.pieces)}
+        self.rows_per_call = max(1, ROW_SHOTS_PER_CALL // per_call)
+        self.check = check
+        first = self._compiled[per_call]
+        self.n_symbols, self.n_outputs = first.n_symbols, first.n_outputs
+
+    def __call__(self, symbol_values: np.ndarray) -> np.ndarray:
+        values = np.asarray(symbol_values, dtype=np.float32).reshape(-1, self.n_symbols)
+        out = np.zeros((len(values), self.n_outputs))
+        for start in range(0, len(values), self.rows_per_call):
+            rows = values[start:start + self.rows_per_call]
+            for r in self.pieces:
+                self.check()
+                out[start:start + len(rows)] += r * np.asarray(self._compiled[r](rows), dtype=np.float64)
+        return out / self.shots
 
 
 @dataclass(frozen=True)
@@ -553,6 +590,7 @@ def run(spec: QnnSpec, ctx: RunContext, backend: Simulator | None = None) -> dic
     started = time.perf_counter()
     ctx.progress(0.0, "preparing data")
     data = prepare_data(spec)
+    ctx.check_cancelled()
     n_classes = len(data.class_names)
     qnn = build_qnn_circuit(spec, n_classes)
     noise = NoiseModel.from_spec(spec)
@@ -560,6 +598,7 @@ def run(spec: QnnSpec, ctx: RunContext, backend: Simulator | None = None) -> dic
     operators = fold_readout_error(qnn.operators, noise.readout_error)
     backend = backend if backend is not None else default_backend(spec)
     compiled = backend.compile(circuit, qnn.symbols, operators, repetitions=spec.shots)
+    ctx.check_cancelled()
     w0 = initial_weights(spec, len(qnn.weight_symbols), data.beta_source)
     loss = LossConvention.of(spec)
 
@@ -568,6 +607,14 @@ def run(spec: QnnSpec, ctx: RunContext, backend: Simulator | None = None) -> dic
     batch = min(spec.batch_size, len(x_train))
     model = QnnModel(qnn, compiled, w0, batch_size=batch if gradient else None,
                      optimizer=make_optimizer(spec.optimizer, spec.learning_rate) if gradient else None, loss=loss)
+    model.check = ctx.check_cancelled
+    if isinstance(compiled, TfqCompiled) and compiled.repetitions > ROW_SHOTS_PER_CALL // EVAL_CHUNK:
+        # Many shots per row: evaluation calls would run for minutes without a cancel check.
+        def make(shots: int) -> CompiledExpectation:
+            return compiled if shots == spec.shots else backend.compile(circuit, qnn.symbols, operators,
+                                                                        repetitions=shots)
+
+        model.forward = ShotChunked(make, compiled.repetitions, ctx.check_cancelled)
 
     def evaluate_val(weights: np.ndarray | None) -> Scores:
         return score(model.log_probs(x_val, weights), data.y_val, loss)

@@ -417,6 +417,8 @@ def train(
                 t_hessian = t2 - t1
                 updates = []
                 for name, H, g in zip(LAYERS, blocks, grads, strict=True):
+                    if check_cancelled is not None:
+                        check_cancelled()  # each block's solve (κ, eigenvalues) can take seconds
                     c0 = time.perf_counter()
                     delta, record = solver(name, step, H, g.reshape(-1))  # type: ignore[misc]
                     c1 = time.perf_counter()
