@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import codecs
 import json
 import os
 import signal
@@ -20,9 +21,10 @@ from qmlapp.config import Settings
 from qmlapp.context import json_safe
 from qmlapp.distributed import DaskUnavailable
 from qmlapp.registry import KINDS
-from qmlapp.specs import SpecError
+from qmlapp.specs import SpecError, check_name, load_json
 
 ROOT = Path(__file__).resolve().parent.parent
+MAX_SPEC_BYTES = 2**20  # a spec or sweep file is a few KiB; this bounds what is read and parsed
 
 
 class CliError(Exception):
@@ -41,14 +43,29 @@ def _storage(settings: Settings) -> Storage:
 
 def _read_spec(path: str) -> Any:
     try:
-        text = sys.stdin.read() if path == "-" else Path(path).read_text()
+        if path == "-":
+            raw = sys.stdin.buffer.read(MAX_SPEC_BYTES + 1)
+        else:
+            with open(path, "rb") as fh:
+                raw = fh.read(MAX_SPEC_BYTES + 1)
     except OSError as exc:
         raise CliError(f"--spec: cannot read {path!r}: {exc.strerror}") from None
+    return parse_spec_bytes(raw, path)
+
+
+def parse_spec_bytes(raw: bytes, path: str) -> Any:
+    """A spec file's bytes -> its JSON value. Size, encoding, nesting depth and number length are checked
+    before or while parsing, so bad input is a CliError/SpecError naming --spec, never a traceback."""
+    what = "standard input" if path == "-" else "the file"
+    if len(raw) > MAX_SPEC_BYTES:
+        raise CliError(f"--spec: {what} is larger than {MAX_SPEC_BYTES // 2**20} MiB")
+    skip = len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0  # editors on Windows add one
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        where = f"line {exc.lineno}, column {exc.colno}"
-        raise SpecError("spec", f"malformed JSON in {path}: {exc.msg} ({where})") from None
+        text = raw[skip:].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        at = skip + exc.start
+        raise CliError(f"--spec: {what} is not valid UTF-8 (byte 0x{raw[at]:02x} at offset {at})") from None
+    return load_json(text, "--spec", where=f" in {path}")
 
 
 def cmd_kinds(args: argparse.Namespace, settings: Settings) -> int:
@@ -107,6 +124,7 @@ def _wait(storage: Storage, run_id: int, settings: Settings, quiet: bool) -> Any
 
 
 def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
+    check_name("--name", args.name or "")
     data = _read_spec(args.spec)
     if args.kind not in KINDS:
         raise SpecError("kind", f"unknown experiment kind {args.kind!r}; known kinds: {', '.join(KINDS)}")
@@ -203,34 +221,80 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _port_is_free(address: str, port: int) -> str | None:
+    """None when ``address:port`` can be bound now, else why not (checked before the worker starts)."""
+    import socket
+
+    host = "" if address in ("0.0.0.0", "::") else address
+    try:
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError as exc:
+        return str(exc)
+    family, _, _, _, sockaddr = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does: TIME_WAIT is no conflict
+        try:
+            s.bind(sockaddr)
+        except OSError as exc:
+            return exc.strerror or str(exc)
+    return None
+
+
+def _die_with_parent(parent_pid: int) -> Any:
+    """preexec_fn: the child gets SIGTERM when serve dies, even by SIGKILL (Linux prctl PR_SET_PDEATHSIG)."""
+    def preexec() -> None:
+        if sys.platform.startswith("linux"):
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+        if os.getppid() != parent_pid:  # serve died before prctl took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+    return preexec
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     """Start Streamlit and (unless disabled) one embedded worker process; stop both together."""
+    from qmlapp.access import PASSWORD_FILE_ENV, redact_url, write_password_file
+
+    busy = _port_is_free(args.address, args.port)
+    if busy is not None:  # before the worker starts, so that a failed second serve claims nothing
+        raise CliError(f"serve: cannot listen on {args.address} port {args.port}: {busy} "
+                       f"(another server on port {args.port}? choose one with --port)")
     Storage(settings.database_url).close()  # migrate before either process starts
+    # Neither child inherits a password from serve's environment: the worker has no use for it, and
+    # the app gets a generated one through a 0600 file that its launcher deletes after reading.
     env = dict(os.environ, QMLAPP_DATABASE_URL=settings.database_url)
+    worker_env = {k: v for k, v in env.items() if k not in ("QMLAPP_PASSWORD", PASSWORD_FILE_ENV)}
+    app_env = dict(env)
     access = policy(args.address, read_secrets(Path.cwd()), os.environ)
     if access.required and not access.configured:
         # Never open to the network without a login: make a password and say it (like Jupyter's token).
-        env["QMLAPP_PASSWORD"] = generate_password()
+        password = generate_password()
+        app_env[PASSWORD_FILE_ENV] = str(write_password_file(password))
         print(f"The app listens on {args.address}, so it needs a login and none is configured; "
-              f"password for this session: {env['QMLAPP_PASSWORD']}\n(set QMLAPP_PASSWORD or "
+              f"password for this session: {password}\n(set QMLAPP_PASSWORD or "
               "[qmlapp] password / [auth] in .streamlit/secrets.toml to choose one)", file=sys.stderr, flush=True)
     worker_cmd = [sys.executable, "-m", "qmlapp", "worker", "--parent-pid", str(os.getpid())]
+    preexec = _die_with_parent(os.getpid())
     embedded = settings.embedded_worker and not args.no_worker
     procs: list[subprocess.Popen[bytes]] = []
     if embedded:
-        procs.append(subprocess.Popen(worker_cmd, env=env, cwd=os.getcwd()))
+        procs.append(subprocess.Popen(worker_cmd, env=worker_env, cwd=os.getcwd(), preexec_fn=preexec))
     app = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(args.port),
+        [sys.executable, "-m", "qmlapp.ui.launch", str(ROOT / "app.py"), "--server.port", str(args.port),
          "--server.address", args.address, "--server.headless", "true",
          # No source watcher: a served app does not hot-reload, and watching a tree that holds .venv
          # spun at 100 % CPU once fresh .pyc writes overflowed inotify (seen in CI).
          "--server.fileWatcherType", "none",
-         "--browser.gatherUsageStats", "false"], env=env, cwd=os.getcwd())
+         # Cross-site protection stays on whatever a config file says (the launcher adds Host/Origin checks).
+         "--server.enableXsrfProtection", "true", "--server.enableCORS", "true",
+         "--browser.gatherUsageStats", "false"], env=app_env, cwd=os.getcwd(), preexec_fn=preexec)
     procs.append(app)
     print(f"QML Explorer on http://{args.address}:{args.port} "
           f"({'with' if len(procs) > 1 else 'without'} an embedded worker; "
-          f"{'login required' if access.required else 'no login: localhost only'}); Ctrl-C stops everything",
-          file=sys.stderr)
+          f"{'login required' if access.required else 'no login: localhost only'}; "
+          f"database {redact_url(settings.database_url)}); Ctrl-C stops everything", file=sys.stderr)
 
     def _stop(signum: int, _frame: Any) -> None:
         for p in procs:
@@ -247,7 +311,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             # A crashed or killed embedded worker is replaced; its run is recovered by heartbeat.
             restarts += 1
             print(f"embedded worker exited with {worker.returncode}; restarting it ({restarts})", file=sys.stderr)
-            procs[0] = subprocess.Popen(worker_cmd, env=env, cwd=os.getcwd())
+            procs[0] = subprocess.Popen(worker_cmd, env=worker_env, cwd=os.getcwd(), preexec_fn=preexec)
     code = app.returncode
     _stop(signal.SIGTERM, None)
     for p in procs:
@@ -255,6 +319,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             p.wait(timeout=30)
         except subprocess.TimeoutExpired:
             p.kill()
+    pw_file = app_env.get(PASSWORD_FILE_ENV)
+    if pw_file:  # the app died before its launcher read it
+        Path(pw_file).unlink(missing_ok=True)
     return code
 
 

@@ -72,6 +72,28 @@ def absolute_database_url(url: str) -> str:
     return url
 
 
+def without_password(url: str) -> str:
+    """The URL as sent in Dask task arguments, which pass through the scheduler: no password."""
+    parsed = sa.make_url(url)
+    if not parsed.password:
+        return url
+    return parsed._replace(password=None).render_as_string(hide_password=False)  # set(password=None) keeps it
+
+
+def _worker_side_url(sent: str) -> str:
+    """The database URL on a Dask worker: its own ``QMLAPP_DATABASE_URL`` when that names the same
+    database (it carries the password); else the URL as sent, and libpq takes the password from
+    ``PGPASSWORD`` or ``~/.pgpass`` there."""
+    own = os.environ.get("QMLAPP_DATABASE_URL")
+    if own:
+        try:
+            if without_password(absolute_database_url(own)) == sent:
+                return own
+        except Exception:  # an unparseable local setting: use what was sent
+            pass
+    return sent
+
+
 # --- the task body, executed on a Dask worker -----------------------------------------------------
 
 
@@ -98,6 +120,7 @@ def run_on_dask(database_url: str, run_id: int, worker_id: str, settings_dict: d
     """
     from qmlapp.worker import execute_run
 
+    database_url = _worker_side_url(database_url)
     settings = Settings(**{**settings_dict, "database_url": database_url})
     storage = Storage(database_url, auto_migrate=False)
     done, stop = threading.Event(), threading.Event()
@@ -167,8 +190,8 @@ class DaskDispatcher:
         self._owns_client = isinstance(target, str)
         self.address = target if isinstance(target, str) else str(target.scheduler.address)
         self.sweep_id = sweep_id
-        self.database_url = absolute_database_url(worker_database_url or settings.database_url)
-        self._task_settings = dataclasses.asdict(settings)
+        self.database_url = without_password(absolute_database_url(worker_database_url or settings.database_url))
+        self._task_settings = {**dataclasses.asdict(settings), "database_url": self.database_url}
         self.id = f"dask-dispatcher-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"  # sweep leases
         self.capacity = 1  # Dask worker threads; refreshed every step
         self.stopped = threading.Event()

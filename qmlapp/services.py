@@ -17,9 +17,10 @@ from typing import Any
 from db import FINISHED, MetricPoint, RunRecord, Storage, StorageError, WorkerRecord
 from qmlapp import __version__
 from qmlapp.distributed import is_dask_worker_id
+from qmlapp.lockfile import lock_versions
 from qmlapp.registry import get_kind, parse_spec
 from qmlapp.resources import check_memory
-from qmlapp.specs import Spec, SpecError
+from qmlapp.specs import Spec, SpecError, check_name
 
 WORKER_ALIVE_WITHIN_S = 15.0
 _VERSIONED = ("tensorflow", "tensorflow-quantum", "tf-keras", "cirq-core", "qsimcirq", "numpy", "scipy",
@@ -34,6 +35,7 @@ def software_versions() -> dict[str, str]:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
             out[dist] = "not installed"
+    out.update(lock_versions())
     return out
 
 
@@ -46,7 +48,8 @@ def validate_spec(kind: str, data: Mapping[str, Any]) -> Spec:
 
 def submit_run(storage: Storage, kind: str, data: Mapping[str, Any] | Spec, *, name: str = "",
                sweep_id: int | None = None) -> RunRecord:
-    """Validate and queue one run. Nothing is stored when the spec is invalid."""
+    """Validate and queue one run. Nothing is stored when the spec or the name is invalid."""
+    check_name("name", name)  # before storage: NUL, lone surrogates or > 200 characters fail the write
     spec = data if isinstance(data, Spec) else parse_spec(kind, data)
     if spec.kind != kind:
         raise SpecError("kind", f"spec is for {spec.kind!r}, not {kind!r}")
@@ -144,6 +147,32 @@ def export_detail(detail: RunDetail, fmt: str) -> str:
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(["run_id", "step", "name", "value"])
         for p in detail.metrics:
-            writer.writerow([run_id, p.step, p.name, repr(p.value)])
+            writer.writerow([csv_cell(c) for c in (run_id, p.step, p.name, repr(p.value))])
         return buf.getvalue()
     raise SpecError("format", f"must be one of 'json', 'csv', got {fmt!r}")
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A cell that a spreadsheet will not run as a formula (``=HYPERLINK(…)``): text starting with
+    ``= + - @``, tab or CR gets a leading apostrophe. Numbers stay numbers (``-0.5`` is data)."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        try:
+            float(value)
+        except ValueError:
+            return "'" + value
+    return value
+
+
+def frame_to_csv(frame: Any, **kwargs: Any) -> str:
+    """``DataFrame.to_csv`` for downloads, with every text cell and column name passed through :func:`csv_cell`."""
+    safe = frame.copy()
+    safe.columns = [csv_cell(c) for c in safe.columns]
+    for col in safe.columns:
+        if safe[col].dtype == object or str(safe[col].dtype) in ("string", "category"):
+            safe[col] = safe[col].map(csv_cell)
+    if safe.index.dtype == object:
+        safe.index = safe.index.map(csv_cell)
+    return str(safe.to_csv(**kwargs))

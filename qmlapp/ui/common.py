@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -11,6 +13,7 @@ from db import RunRecord, Storage
 from qmlapp.config import Settings
 from qmlapp.plots import learning_curves_info, plot_curves
 from qmlapp.registry import KINDS
+from qmlapp.ui.auth import guarded
 
 STATUS_ICON = {"queued": "⏳", "running": "▶️", "succeeded": "✅", "failed": "❌", "cancelled": "⏹️"}
 LIVE_REFRESH_S = 2.0
@@ -19,6 +22,20 @@ LIVE_REFRESH_S = 2.0
 @st.cache_resource(show_spinner=False)
 def _storage_for(url: str) -> Storage:
     return Storage(url)
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:&])")
+
+
+def md_text(text: object) -> str:
+    """User text (a run or sweep name) for a Markdown body, heading, alert or label: every Markdown and
+    HTML character escaped, so that ``![x](http://…)`` shows as written and the browser fetches nothing."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text)).replace("\n", " ")
+
+
+def live_fragment(fn: Callable[..., Any], run_every: float) -> Callable[..., Any]:
+    """``st.fragment(fn, run_every=…)`` whose every rerun first checks that the session is still logged in."""
+    return st.fragment(guarded(fn), run_every=run_every)
 
 
 def get_settings() -> Settings:

@@ -67,7 +67,8 @@ def compare_page() -> None:
     e1, e2 = st.columns(2)
     e1.download_button("⬇ selection (JSON: records, specs, metrics)", json.dumps(export, indent=2),
                        file_name="comparison.json", mime="application/json", key=f"{KEY}_exj")
-    e2.download_button("⬇ selection (CSV: one column per run)", frame.to_csv(), file_name="comparison.csv",
+    e2.download_button("⬇ selection (CSV: one column per run)", services.frame_to_csv(frame),
+                       file_name="comparison.csv",
                        mime="text/csv", key=f"{KEY}_exc")
     if len(details) >= 3:
         with st.expander("Analyse this selection (importance of the spec fields that differ)"):

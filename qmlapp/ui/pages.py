@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 import streamlit as st
 
 from db import STATUSES, StorageError
 from qmlapp import services
+from qmlapp.access import redact_url
 from qmlapp.registry import KINDS
-from qmlapp.ui.common import LIVE_REFRESH_S, get_settings, get_storage, provenance_caption, show_runs_table
+from qmlapp.ui.common import (
+    LIVE_REFRESH_S,
+    get_settings,
+    get_storage,
+    live_fragment,
+    md_text,
+    provenance_caption,
+    show_runs_table,
+)
 from qmlapp.ui.forms import QNN_GROUPS, spec_form
 from qmlapp.ui.run_view import render_run, show_last_run
+
+UTC = timezone.utc  # datetime.UTC needs Python 3.11
 
 RUNS_PAGE = "pages/2_Runs.py"
 
@@ -52,7 +63,6 @@ def home_page() -> None:
     st.page_link("pages/4_Compare.py", label="Compare runs side by side", icon="📊")
     provenance_caption()
 
-    @st.fragment(run_every=LIVE_REFRESH_S * 2)
     def live() -> None:
         st.subheader("Workers")
         _workers_status()
@@ -62,8 +72,8 @@ def home_page() -> None:
         st.caption(" · ".join(f"{s}: {counts.get(s, 0)}" for s in STATUSES))
         show_runs_table(storage.list_runs(limit=8), key="home_recent")
 
-    live()
-    st.caption(f"Database: `{get_settings().database_url}`")
+    live_fragment(live, run_every=LIVE_REFRESH_S * 2)()
+    st.caption(f"Database: `{redact_url(get_settings().database_url)}`")
 
 
 def qnn_page() -> None:
@@ -76,7 +86,7 @@ def qnn_page() -> None:
     )
     run = spec_form("qnn", QNN_GROUPS, key="qnn")
     if run is not None:
-        st.success(f"Queued run {run.id}: {run.name}")
+        st.success(f"Queued run {run.id}: {md_text(run.name)}")
     show_last_run("qnn")
 
 
@@ -94,7 +104,7 @@ def runs_page() -> None:
     c1, c2 = st.columns(2)
     kinds = c1.multiselect("kind", list(KINDS), key="runs_kinds")
     statuses = c2.multiselect("status", list(STATUSES), key="runs_statuses")
-    st.fragment(_runs_table_fragment, run_every=LIVE_REFRESH_S)(kinds, statuses)
+    live_fragment(_runs_table_fragment, run_every=LIVE_REFRESH_S)(kinds, statuses)
 
     runs = storage.list_runs(kinds=kinds or None, statuses=statuses or None, limit=200)
     if not runs:

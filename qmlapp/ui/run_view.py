@@ -15,7 +15,7 @@ from qmlapp import services
 from qmlapp.plots import confusion_info, learning_curves_info, plot_confusion_matrix, plot_curves
 from qmlapp.registry import get_kind
 from qmlapp.specs import SpecError
-from qmlapp.ui.common import LIVE_REFRESH_S, STATUS_ICON, get_storage
+from qmlapp.ui.common import LIVE_REFRESH_S, STATUS_ICON, get_storage, live_fragment, md_text
 
 # Kind-specific sections of the run view, imported only when such a run is shown.
 KIND_VIEWS = {"hypernet": "qmlapp.ui.hypernet_view", "qnetwork": "qmlapp.ui.qnetwork_view",
@@ -35,7 +35,7 @@ RESULT_LABELS = {
 
 def _status_block(run: RunRecord) -> None:
     icon = STATUS_ICON.get(run.status, "")
-    st.markdown(f"#### {icon} Run {run.id} · {run.name}")
+    st.markdown(f"#### {icon} Run {run.id} · {md_text(run.name)}")
     st.caption(f"kind `{run.kind}` · seed {run.seed} · attempt {run.attempts} · "
                f"created {run.created_at:%Y-%m-%d %H:%M:%S} UTC"
                + (f" · {run.duration_s:.1f} s" if run.duration_s is not None else ""))
@@ -150,7 +150,7 @@ def render_run(run_id: int) -> None:
             st.json(run.versions, expanded=False)
 
     if live:
-        st.fragment(body, run_every=LIVE_REFRESH_S)()
+        live_fragment(body, run_every=LIVE_REFRESH_S)()
     else:
         body()
 
