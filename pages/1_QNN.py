@@ -1,5 +1,5 @@
-from qmlapp.ui.auth import setup_page
+from qmlapp.ui.auth import run_page, setup_page
 from qmlapp.ui.pages import qnn_page
 
 setup_page("QNN classifier · QML Explorer", "🧪")
-qnn_page()
+run_page(qnn_page)

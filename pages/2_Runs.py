@@ -1,5 +1,5 @@
-from qmlapp.ui.auth import setup_page
+from qmlapp.ui.auth import run_page, setup_page
 from qmlapp.ui.pages import runs_page
 
 setup_page("Runs · QML Explorer", "📋")
-runs_page()
+run_page(runs_page)

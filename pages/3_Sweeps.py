@@ -1,5 +1,5 @@
-from qmlapp.ui.auth import setup_page
+from qmlapp.ui.auth import run_page, setup_page
 from qmlapp.ui.sweeps_view import sweeps_page
 
 setup_page("Sweeps · QML Explorer", "🧭")
-sweeps_page()
+run_page(sweeps_page)

@@ -1,5 +1,5 @@
-from qmlapp.ui.auth import setup_page
+from qmlapp.ui.auth import run_page, setup_page
 from qmlapp.ui.qnewton_view import qnewton_page
 
 setup_page("Q-Newton · QML Explorer", "🧮")
-qnewton_page()
+run_page(qnewton_page)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import sqlalchemy as sa
 from helpers import TINY_QNN
 from streamlit.testing.v1 import AppTest
 
@@ -92,8 +93,16 @@ def test_runs_page_opens_result_with_curves_and_circuit(app: AppTest, storage: S
     app.button(key="runs_cancel").click().run()
     _no_exceptions(app)
     assert storage.get_run(queued.id).status == "cancelled"
-    # and delete it
+    # delete asks first: "Keep it" keeps the run, "Delete permanently" deletes it
     app.button(key="runs_delete").click().run()
+    _no_exceptions(app)
+    assert queued.id in {r.id for r in storage.list_runs()}
+    assert any(f"run {queued.id}" in w.value and "cannot be undone" in w.value for w in app.warning)
+    app.button(key="runs_delete_keep").click().run()
+    assert queued.id in {r.id for r in storage.list_runs()}
+    assert not any("cannot be undone" in w.value for w in app.warning)
+    app.button(key="runs_delete").click().run()
+    app.button(key="runs_delete_confirm").click().run()
     _no_exceptions(app)
     assert queued.id not in {r.id for r in storage.list_runs()}
 
@@ -164,3 +173,22 @@ def test_sweeps_page_analyses_a_finished_sweep(app: AppTest, storage: Storage, s
     assert len(app.get("plotly_chart")) >= 5  # importance, best configs, marginals, parallel, slice ...
     app.radio(key=f"sweep_an_{sweep.id}_method").set_value("ped_anova").run()
     _no_exceptions(app)
+
+
+def test_a_read_only_database_shows_one_sentence_not_a_traceback(app: AppTest, storage: Storage, db_url: str,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every page, and the Run button, say what is wrong with the database instead of a server stack."""
+    if not db_url.startswith("sqlite"):
+        pytest.skip("an SQLite read-only URI; PostgreSQL read-only is covered in test_storage_errors")
+    services.submit_run(storage, "qnn", TINY_QNN)
+    path = sa.make_url(db_url).database
+    monkeypatch.setenv("QMLAPP_DATABASE_URL", f"sqlite:///file:{path}?mode=ro&uri=true")
+    for page in ("app.py", "pages/2_Runs.py", "pages/3_Sweeps.py", "pages/4_Compare.py"):
+        app.switch_page(page).run()
+        _no_exceptions(app)
+    app.switch_page("pages/1_QNN.py").run()
+    _no_exceptions(app)
+    app.button[0].click().run()  # Run
+    _no_exceptions(app)
+    assert any("read-only" in e.value for e in app.error), [e.value for e in app.error]
+    assert len(storage.list_runs()) == 1

@@ -180,7 +180,8 @@ def test_callbacks_records_and_time_accounting(data4: tuple) -> None:
                  solver=solver, on_step=lambda s, m: calls.append((s, m)),
                  check_cancelled=lambda: cancels.append(1), eval_every=2)
     n_steps = 2 * 3  # ⌈1437 / 512⌉ batches per epoch
-    assert [s for s, _ in calls] == list(range(1, n_steps + 1)) and len(cancels) == n_steps
+    assert [s for s, _ in calls] == list(range(1, n_steps + 1))
+    assert len(cancels) == n_steps * (1 + len(LAYERS))  # once per step and before each layer's solve
     assert all(m["total_steps"] == n_steps for _, m in calls)
     for s, m in calls:
         assert {"batch_loss", "epoch", "t_gradient_s", "t_hessian_s", "t_solve_s", "t_step_s"} <= set(m)

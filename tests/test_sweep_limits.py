@@ -227,4 +227,7 @@ def test_sweeps_page_shows_a_sweep_whose_definition_no_longer_validates(app: Any
     assert any("space.epochs" in e.value for e in app.error)
     app.button(key=f"sweep_delete_{sweep.id}").click().run()
     assert not app.exception, [e.value for e in app.exception]
+    assert len(storage.list_sweeps()) == 1  # asked first
+    app.button(key=f"sweep_delete_{sweep.id}_confirm").click().run()
+    assert not app.exception, [e.value for e in app.exception]
     assert storage.list_sweeps() == []

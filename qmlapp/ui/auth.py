@@ -107,12 +107,29 @@ def require_session() -> None:
 
 
 def guarded(fn: F) -> F:
-    """Wrap a fragment body so that every rerun of it checks the session first."""
+    """Wrap a fragment body so that every rerun of it checks the session first, and shows a database
+    failure as one sentence (see :func:`run_page`)."""
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         require_session()
-        return fn(*args, **kwargs)
+        return _database_errors_shown(fn, *args, **kwargs)
     return wrapper  # type: ignore[return-value]
+
+
+def _database_errors_shown(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    from db import StorageError
+
+    try:
+        return fn(*args, **kwargs)
+    except StorageError as exc:  # read-only, full or unreachable database: say so, no server stack
+        log.warning("page %s: %s", getattr(fn, "__name__", fn), exc)
+        st.error(f"The run database cannot be used right now: {exc}", icon=":material/database:")
+        return None
+
+
+def run_page(page: Callable[[], Any]) -> None:
+    """Every page's body, after :func:`setup_page`: a database failure shows as one sentence."""
+    _database_errors_shown(page)
 
 
 def _password_gate(expected: str) -> None:

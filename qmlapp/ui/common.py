@@ -33,6 +33,24 @@ def md_text(text: object) -> str:
     return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text)).replace("\n", " ")
 
 
+def confirm_delete(where: Any, label: str, key: str, target: int, what: str, delete: Callable[[], None]) -> None:
+    """A Delete button that asks first: ``delete()`` runs only after a second, explicit click naming
+    ``what`` (e.g. "run 12 · banknote study and its metrics and artifacts"), for the same ``target``."""
+    pending = f"{key}_pending"
+    if where.button(label, key=key):
+        st.session_state[pending] = target
+    if st.session_state.get(pending) != target:
+        return
+    st.warning(f"Delete {md_text(what)}? This cannot be undone.")
+    yes, no, _ = st.columns([1, 1, 3])
+    if yes.button("Delete permanently", type="primary", key=f"{key}_confirm"):
+        st.session_state.pop(pending, None)
+        delete()
+    elif no.button("Keep it", key=f"{key}_keep"):
+        st.session_state.pop(pending, None)
+        st.rerun()
+
+
 def live_fragment(fn: Callable[..., Any], run_every: float) -> Callable[..., Any]:
     """``st.fragment(fn, run_every=…)`` whose every rerun first checks that the session is still logged in."""
     return st.fragment(guarded(fn), run_every=run_every)

@@ -7,7 +7,7 @@ from typing import Any
 
 import streamlit as st
 
-from db import RunRecord
+from db import RunRecord, StorageError
 from qmlapp import services
 from qmlapp.registry import get_kind
 from qmlapp.specs import Param, SpecError
@@ -89,6 +89,9 @@ def submit_values(kind: str, values: Mapping[str, Any], run_name: str, *, key: s
     except SpecError as exc:
         st.error(f"Invalid **{exc.field}**{_label_note(kind, exc.field)} — {exc.message}. Nothing was queued.",
                  icon="🚫")
+        return None
+    except StorageError as exc:  # read-only, full or unreachable database
+        st.error(f"Nothing was queued: {exc}", icon="🚫")
         return None
     st.session_state[f"{key}_last_run"] = run.id
     st.session_state["runs_open"] = run.id

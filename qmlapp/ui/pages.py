@@ -12,6 +12,7 @@ from qmlapp.access import redact_url
 from qmlapp.registry import KINDS
 from qmlapp.ui.common import (
     LIVE_REFRESH_S,
+    confirm_delete,
     get_settings,
     get_storage,
     live_fragment,
@@ -123,7 +124,7 @@ def runs_page() -> None:
             st.toast(f"Run {run_id}: {'cancel requested' if rec.status == 'running' else rec.status}")
         except StorageError as exc:
             st.error(str(exc))
-    if c.button("Delete run", key="runs_delete"):
+    def delete() -> None:
         try:
             services.delete_run(storage, run_id)
             st.session_state.pop("runs_open", None)
@@ -131,4 +132,7 @@ def runs_page() -> None:
             st.rerun()
         except StorageError as exc:
             st.error(str(exc))
+
+    confirm_delete(c, "Delete run", "runs_delete", run_id,
+                   f"run {names[run_id]} with its metrics and artifacts", delete)
     render_run(run_id)

@@ -13,7 +13,7 @@ from qmlapp import services, sweeps
 from qmlapp.presets import PRESETS
 from qmlapp.registry import get_kind
 from qmlapp.specs import SpecError
-from qmlapp.ui.common import LIVE_REFRESH_S, get_storage, live_fragment, md_text
+from qmlapp.ui.common import LIVE_REFRESH_S, confirm_delete, get_storage, live_fragment, md_text
 from qmlapp.ui.forms import QNN_GROUPS, spec_widgets
 
 KEY = "sweep"
@@ -105,6 +105,9 @@ def new_sweep_tab() -> None:
         except SpecError as exc:
             st.error(f"Invalid **{exc.field}** — {exc.message}. Nothing was started.", icon="🚫")
             return
+        except StorageError as exc:
+            st.error(f"Nothing was started: {exc}", icon="🚫")
+            return
         st.session_state[f"{KEY}_open"] = record.id
         st.success(f"Started sweep {record.id}: {md_text(record.name)} ({spec.effective_trials()} trials × "
                    f"{spec.repeats} repeats). Open it in the *Sweeps* tab.")
@@ -136,13 +139,16 @@ def _trials_frame(rows: list[sweeps.TrialRow], objective: str) -> pd.DataFrame:
 
 
 def _delete_button(sweep_id: int, where: Any) -> None:
-    if where.button("Delete sweep", key=f"{KEY}_delete_{sweep_id}"):
+    def delete() -> None:
         try:
             get_storage().delete_sweep(sweep_id)
             st.session_state.pop(f"{KEY}_open", None)
             st.rerun()
         except StorageError as exc:
             st.error(str(exc))
+
+    confirm_delete(where, "Delete sweep", f"{KEY}_delete_{sweep_id}", sweep_id,
+                   f"sweep {sweep_id} with all its trial runs", delete)
 
 
 def sweep_detail(sweep_id: int) -> None:
