@@ -2,6 +2,8 @@
 # Run CMD... against a throwaway PostgreSQL server: a fresh cluster in a temp dir, trust auth,
 # listening on a free port of 127.0.0.1 (and a unix socket in the temp dir). CMD sees
 #   QMLAPP_TEST_POSTGRES_URL=postgresql+psycopg://postgres@127.0.0.1:PORT/postgres
+# and, for fault injection (the soak restarts the server: `pg_ctl -D DATA restart`, as user postgres
+# when root), QMLAPP_TEST_POSTGRES_DATA, QMLAPP_TEST_POSTGRES_BINDIR and QMLAPP_TEST_POSTGRES_LOG.
 # The server is stopped and its directory removed however CMD ends. Installs Debian's
 # `postgresql` package first when no /usr/lib/postgresql/*/bin/initdb exists.
 #
@@ -85,6 +87,7 @@ if [ -z "$started" ]; then
 fi
 
 export QMLAPP_TEST_POSTGRES_URL="postgresql+psycopg://postgres@127.0.0.1:$PORT/postgres"
+export QMLAPP_TEST_POSTGRES_DATA="$DATA" QMLAPP_TEST_POSTGRES_BINDIR="$BINDIR" QMLAPP_TEST_POSTGRES_LOG="$LOG"
 echo "with-postgres: $("$BINDIR/psql" -h 127.0.0.1 -p "$PORT" -U postgres -d postgres -Atc 'SELECT version()')" >&2
 echo "with-postgres: QMLAPP_TEST_POSTGRES_URL=$QMLAPP_TEST_POSTGRES_URL" >&2
 
