@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.requirements-installed
 UV_VERSION := 0.13.10
 
-.PHONY: run test lint bench worker venv clean-venv e2e test-pg soak container lock test-portable
+.PHONY: run test lint bench worker venv clean-venv e2e test-pg soak soak-pg container lock test-portable
 
 $(STAMP): requirements.lock
 	@test -n "$(PYTHON)" || (echo "No Python 3.10, 3.11 or 3.12 found (TensorFlow Quantum 0.7.6 has wheels for those only); set PYTHON=/path/to/python3.11" >&2; exit 1)
@@ -62,8 +62,13 @@ e2e: $(STAMP)  ## browser tests: Playwright driving Debian's chromium against a 
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements-e2e.lock
 	$(BIN)/python -m pytest -q e2e
 
-soak: $(STAMP)  ## load and fault soak: 4 workers x 200 tiny runs, kill -9 of workers, fuzzed specs, memory refusals
+# Phases (--phases): load, kill, fuzz, memory, badinput (hostile inputs by class, API + CLI), faults (serve kill -9,
+# SIGSTOP, PostgreSQL restart, full disk, read-only, migrations); under scripts/with-postgres.sh also on PostgreSQL.
+soak: $(STAMP)  ## load and fault soak: 4 workers x 200 tiny runs, kill -9, fuzzed specs, memory, bad inputs, faults
 	$(BIN)/python scripts/soak.py $(SOAK_ARGS)
+
+soak-pg: $(STAMP)  ## the bad-input and fault phases on a throwaway PostgreSQL (adds the server-restart fault)
+	scripts/with-postgres.sh $(BIN)/python scripts/soak.py --phases badinput,faults $(SOAK_ARGS)
 
 # The image, built and started with podman (no Docker engine here): health, then a tiny run inside it.
 SMOKE := $(firstword $(wildcard ../shared/tools/container-smoke.sh /work/shared/tools/container-smoke.sh) .ci/container-smoke.sh)
@@ -80,6 +85,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_hypernet_enum.py
 	$(BIN)/python benchmarks/bench_hypernet_grad.py
 	$(BIN)/python benchmarks/bench_qnewton_hessian.py
+	$(BIN)/python benchmarks/bench_time_to_result.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -40,7 +40,8 @@ def _submit(page: Page, button: str = "Run") -> None:
 
 def test_qnn_form_runs_to_the_end(page: Page, app_url: str) -> None:
     _open(page, app_url, "/QNN", "QNN classifier")
-    _set_number(page, "epochs", 25)
+    # Long enough to watch: a warm worker trains the default 4-qubit iris model at ~0.1 s per epoch.
+    _set_number(page, "epochs", 250)
     _submit(page)
     # The live progress bar moves through training before the result replaces it.
     page.locator('[data-testid="stProgress"]').filter(has_text=re.compile(r"running: epoch \d+")).first.wait_for(
