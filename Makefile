@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.requirements-installed
 UV_VERSION := 0.13.10
 
-.PHONY: run test lint bench worker venv clean-venv e2e test-pg soak soak-pg container lock test-portable
+.PHONY: run test lint bench worker venv clean-venv e2e test-pg soak soak-pg container lock test-portable test-slow
 
 $(STAMP): requirements.lock
 	@test -n "$(PYTHON)" || (echo "No Python 3.10, 3.11 or 3.12 found (TensorFlow Quantum 0.7.6 has wheels for those only); set PYTHON=/path/to/python3.11" >&2; exit 1)
@@ -46,8 +46,11 @@ run: $(STAMP)  ## start the app with an embedded worker on http://127.0.0.1:8501
 worker: $(STAMP)  ## an extra worker process for the same database
 	$(BIN)/python -m qmlapp worker
 
-test: $(STAMP)  ## the whole test suite
-	$(BIN)/python -m pytest -q
+test: $(STAMP)  ## the test suite but for the slow process-level tests (under 5 min on 2 cores)
+	$(BIN)/python -m pytest -q -m "not slow"
+
+test-slow: $(STAMP)  ## the slow ones: real worker processes killed, cancelled, SIGTERMed; a Dask cluster
+	$(BIN)/python -m pytest -q -m slow
 
 # The golden float32 tests on the SIMD kernels of older x86-64 CPUs (AVX2, SSE4.1), emulated on this one.
 test-portable: $(STAMP)

@@ -27,6 +27,8 @@ HEAVY_SHOTS_QNN: dict[str, Any] = {"dataset": "banknote", "n_qubits": 4, "optimi
 STUCK_QNN: dict[str, Any] = {**HEAVY_SHOTS_QNN, "shots": 10_000, "validation_fraction": 0.02}
 
 
+pytestmark = pytest.mark.slow  # real worker processes cancelled, killed and SIGTERMed: `make test-slow`
+
 def running(storage: Storage, run_id: int, message_prefix: str = "") -> RunRecord | None:
     run = storage.get_run(run_id)
     if run.finished:

@@ -202,6 +202,7 @@ def _stop_process(proc: Any, timeout: float = 60) -> int:
     return int(proc.wait(timeout=timeout))
 
 
+@pytest.mark.slow
 def test_killed_worker_run_is_recovered_by_a_fresh_worker(storage: Storage, processes: Processes) -> None:
     first = processes.start("worker")
     victim = services.submit_run(storage, "qnn", MEDIUM_QNN)
@@ -255,6 +256,7 @@ def test_worker_recovery_requeues_once_then_fails(storage: Storage, settings: Se
     assert Worker(settings, storage).run_once() is None
 
 
+@pytest.mark.slow
 def test_sigterm_puts_the_running_run_back_in_the_queue(storage: Storage, processes: Processes) -> None:
     proc = processes.start("worker")
     run = services.submit_run(storage, "qnn", LONG_QNN)
@@ -269,6 +271,7 @@ def test_sigterm_puts_the_running_run_back_in_the_queue(storage: Storage, proces
     assert worker.stopped_at is not None and worker.pid == proc.pid
 
 
+@pytest.mark.slow
 def test_concurrency_starts_that_many_worker_processes(storage: Storage, processes: Processes) -> None:
     parent = processes.start("worker", "--concurrency", "2")
 
@@ -321,6 +324,7 @@ def test_worker_claims_nothing_that_would_overflow_memory_with_the_running_runs(
     assert other.run_once() is not None and storage.get_run(second.id).finished
 
 
+@pytest.mark.slow
 def test_worker_keeps_serving_while_its_database_is_unusable(tmp_path: Any, settings: Settings) -> None:
     """A database that fails every request (here: its file replaced by garbage) is retried with a
     growing wait; once it is back, the worker runs what was queued."""
