@@ -87,7 +87,8 @@ def redact_url(url: str | sa.URL) -> str:
 # --- database error classification -------------------------------------------------------------
 # SQLSTATE codes (PostgreSQL) worth retrying: serialization failure, deadlock, lock not available,
 # too many connections, admin/crash shutdown, cannot connect now; class 08 is "connection exception".
-_TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "55P03", "53300", "57P01", "57P02", "57P03"})
+# 25P03: the server ended a session left idle in a transaction (see make_engine); the next try reconnects.
+_TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "55P03", "53300", "57P01", "57P02", "57P03", "25P03"})
 _TRANSIENT_TEXT = (
     "database is locked", "database table is locked", "connection refused", "connection reset",
     "server closed the connection", "terminating connection due to administrator command",
@@ -332,10 +333,22 @@ def _sqlite_path(url: sa.URL) -> Path | None:
     return Path(url.database)
 
 
+PG_IDLE_IN_TRANSACTION_S = 15
+PG_LOCK_TIMEOUT_S = 30
+
+
 def make_engine(url: str) -> sa.Engine:
     """Engine with SQLite tuned for several processes: WAL, busy timeout, IMMEDIATE write txns."""
     parsed = sa.make_url(url)
     path = _sqlite_path(parsed)
+    if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() == "psycopg":
+        # A worker frozen inside a transaction (SIGSTOP, a suspended VM) would hold its row locks for
+        # ever: recovery skips locked rows and claims would queue behind it. The server ends such a
+        # session after PG_IDLE_IN_TRANSACTION_S, and no lock is waited on longer than PG_LOCK_TIMEOUT_S
+        # (the waiter gets a transient error and retries). The app's transactions last milliseconds.
+        options = (f"-c idle_in_transaction_session_timeout={PG_IDLE_IN_TRANSACTION_S * 1000} "
+                   f"-c lock_timeout={PG_LOCK_TIMEOUT_S * 1000}")
+        return sa.create_engine(url, pool_pre_ping=True, future=True, connect_args={"options": options})
     if parsed.get_backend_name() != "sqlite":
         return sa.create_engine(url, pool_pre_ping=True, future=True)
     if path is not None:

@@ -223,3 +223,32 @@ def test_a_read_only_database_is_explained_without_the_password(pg: Storage, db_
             conn.execute(sa.text(f'ALTER DATABASE "{sa.make_url(db_url).database}" '
                                  "SET default_transaction_read_only = off"))
             conn.commit()
+
+
+def test_a_frozen_worker_transaction_does_not_block_recovery_for_ever(pg: Storage) -> None:
+    """A worker stopped (SIGSTOP) inside a transaction that holds its run's row: the server ends that
+    session after PG_IDLE_IN_TRANSACTION_S, so the stale run is recovered and claimed by another worker."""
+    import time
+
+    from db.storage import PG_IDLE_IN_TRANSACTION_S
+
+    run = pg.create_run("qnn", SPEC)
+    assert pg.claim_run(run.id, "w-frozen") is not None
+    with pg.engine.begin() as conn:  # its heartbeat is long stale
+        conn.execute(sa.text("UPDATE runs SET heartbeat_at = :t WHERE id = :id"),
+                     {"t": datetime.now(UTC) - timedelta(minutes=10), "id": run.id})
+    frozen = pg.engine.connect()
+    frozen.execute(sa.text("SELECT id FROM runs WHERE id = :id FOR SHARE"), {"id": run.id})  # mid-write
+    assert pg.recover_stale_runs(30.0) == []  # the frozen session's lock: skipped, not waited on
+    deadline = time.monotonic() + PG_IDLE_IN_TRANSACTION_S + 20
+    recovered: list[Any] = []
+    while not recovered and time.monotonic() < deadline:
+        time.sleep(1.0)
+        recovered = pg.recover_stale_runs(30.0)
+    assert [r.run_id for r in recovered] == [run.id]
+    again = pg.claim_next_run("w-other")
+    assert again is not None and again.id == run.id
+    with pytest.raises(sa.exc.DBAPIError) as ended:  # the frozen session was ended by the server
+        frozen.execute(sa.text("SELECT 1"))
+    assert is_transient(ended.value)  # so a resumed worker retries on a fresh connection
+    frozen.invalidate()
