@@ -838,14 +838,40 @@ def _fault_serve_kill(work: Path) -> dict[str, Any]:
     return fig
 
 
-def _fault_sigstop(work: Path) -> dict[str, Any]:
-    url = f"sqlite:///{work / 'sigstop.db'}"
+def _sqlite_write_locked(path: Path) -> bool:
+    """Whether another process holds the SQLite database's write lock right now."""
+    import sqlite3
+
+    con = sqlite3.connect(str(path), timeout=2.0, isolation_level=None)
+    try:
+        con.execute("BEGIN IMMEDIATE")
+        con.execute("ROLLBACK")
+        return False
+    except sqlite3.OperationalError as exc:
+        return "locked" in str(exc)
+    finally:
+        con.close()
+
+
+def _fault_sigstop(work: Path, pg_url: str | None = None) -> dict[str, Any]:
+    """SIGSTOP a busy worker past the stale threshold, then SIGCONT. On PostgreSQL another worker must take
+    the run over (a session frozen inside a transaction is ended by the server). On SQLite a worker frozen
+    while it holds the write lock stops every writer until it resumes (no process can break another's
+    lock): then nobody can take over, and what must hold is that the resumed worker carries on with
+    nothing lost or written twice."""
+    if pg_url:
+        with _pg_database(pg_url) as url:
+            return _sigstop_on(url, work / "sigstop-pg", None)
+    return _sigstop_on(f"sqlite:///{work / 'sigstop.db'}", work / "sigstop", work / "sigstop.db")
+
+
+def _sigstop_on(url: str, logdir: Path, sqlite_file: Path | None) -> dict[str, Any]:
     storage = Storage(url)
     run_id = services.submit_run(storage, "qnn", {**FAULT_RUN, "epochs": 200}, name="sigstop").id
-    fleet = Fleet(url, work / "sigstop", _fault_env())
+    fleet = Fleet(url, logdir, _fault_env())
     fleet.logdir.mkdir()
     stale = float(_worker_env()["QMLAPP_STALE_AFTER_S"])
-    fig: dict[str, Any] = {"injected": False}
+    fig: dict[str, Any] = {"injected": False, "database": "sqlite" if sqlite_file else "postgresql"}
     victim = fleet.start()
     stopped = False
     try:
@@ -859,19 +885,32 @@ def _fault_sigstop(work: Path) -> dict[str, Any]:
         t0 = time.monotonic()
         fig["points_before_stop"] = len(storage.get_metrics(run_id))
         fleet.start()
-        taken = _wait_for(lambda: (r := storage.get_run(run_id)).worker_id not in (None, owner) or r.finished,
-                          FAULT_WAIT_S)
+        taken = write_locked = False
+        while time.monotonic() - t0 < FAULT_WAIT_S:
+            got = storage.get_run(run_id)
+            if got.worker_id not in (None, owner) or got.finished:
+                taken = True
+                break
+            if sqlite_file is not None and time.monotonic() - t0 > stale + 15 and _sqlite_write_locked(sqlite_file):
+                write_locked = True
+                break
+            time.sleep(0.5)
         time.sleep(max(0.0, stale + 1 - (time.monotonic() - t0)))
         fig["stopped_s"] = round(time.monotonic() - t0, 1)
-        fig["taken_over"] = bool(taken) and storage.get_run(run_id).worker_id != owner
+        fig["taken_over"] = taken and storage.get_run(run_id).worker_id != owner
+        fig["frozen_holding_write_lock"] = write_locked
         _killpg(victim.pid, signal.SIGCONT)
         stopped = False
         _wait_for(lambda: storage.get_run(run_id).finished, FAULT_WAIT_S)
         time.sleep(3)  # the resumed worker's last writes, if any, land now
         fig.update(_losses(storage, [run_id]))
         fig["final_states_logged"] = _ended_lines(fleet, run_id)
-        fig["survived"] = (fig["taken_over"] and fig["runs_lost"] == 0 and fig["points_duplicated"] == 0
-                           and fig["points_lost"] == 0 and fig["final_states_logged"] == 1)
+        fig["survived"] = ((fig["taken_over"] or write_locked) and fig["runs_lost"] == 0
+                           and fig["points_duplicated"] == 0 and fig["points_lost"] == 0
+                           and fig["final_states_logged"] == 1)
+        if write_locked:
+            fig["note"] = ("frozen while holding SQLite's write lock: writers waited until it resumed, then it "
+                           "carried on")
     finally:
         if stopped:
             _killpg(victim.pid, signal.SIGCONT)
@@ -1145,7 +1184,8 @@ def _fault_migration(work: Path, pg_url: str | None) -> dict[str, Any]:
     return fig
 
 
-FAULTS = ("serve_kill_9", "sigstop_worker", "postgres_restart", "sqlite_disk_full", "sqlite_read_only", "migrations")
+FAULTS = ("serve_kill_9", "sigstop_worker", "sigstop_worker_pg", "postgres_restart", "sqlite_disk_full",
+          "sqlite_read_only", "migrations")
 
 
 def phase_faults(workdir: Path, pg_url: str | None, kill_fig: dict[str, Any] | None, only: set[str]) -> dict[str, Any]:
@@ -1161,6 +1201,8 @@ def phase_faults(workdir: Path, pg_url: str | None, kill_fig: dict[str, Any] | N
     runners: dict[str, Callable[[], dict[str, Any]]] = {
         "serve_kill_9": lambda: _fault_serve_kill(work),
         "sigstop_worker": lambda: _fault_sigstop(work),
+        "sigstop_worker_pg": lambda: (_fault_sigstop(work, pg_url) if pg_url else
+                                      {"injected": False, "survived": None, "note": "no PostgreSQL URL given"}),
         "postgres_restart": lambda: (_fault_pg_restart(work, pg_url) if pg_url else
                                      {"injected": False, "survived": None, "note": "no PostgreSQL URL given"}),
         "sqlite_disk_full": lambda: _sqlite_fault(work, "full", "full"),
