@@ -79,19 +79,6 @@ def generate_password() -> str:
     return secrets.token_urlsafe(12)
 
 
-# --- secrets in URLs --------------------------------------------------------------------------------
-
-
-def redact_url(url: str) -> str:
-    """A database URL fit for screens and logs: the password replaced by ``***``."""
-    import sqlalchemy as sa
-
-    try:
-        return sa.make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not a URL SQLAlchemy can parse: show nothing that might be a secret
-        return "<unparseable database URL>"
-
-
 # --- the generated password, handed to the Streamlit process only ------------------------------------
 
 PASSWORD_FILE_ENV = "QMLAPP_PASSWORD_FILE"

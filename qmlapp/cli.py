@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from db import Storage, StorageError
+from db import Storage, StorageError, redact_url
 from qmlapp import services
 from qmlapp.access import generate_password, policy, read_secrets
 from qmlapp.config import Settings
@@ -255,7 +255,7 @@ def _die_with_parent(parent_pid: int) -> Any:
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     """Start Streamlit and (unless disabled) one embedded worker process; stop both together."""
-    from qmlapp.access import PASSWORD_FILE_ENV, redact_url, write_password_file
+    from qmlapp.access import PASSWORD_FILE_ENV, write_password_file
 
     busy = _port_is_free(args.address, args.port)
     if busy is not None:  # before the worker starts, so that a failed second serve claims nothing

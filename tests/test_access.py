@@ -133,7 +133,7 @@ def test_host_policy_knows_its_own_names_only() -> None:
 
 
 def test_redact_url_hides_the_password() -> None:
-    from qmlapp.access import redact_url
+    from db import redact_url
 
     shown = redact_url("postgresql+psycopg://qml:s3cret-pw@db.example.org:5432/qmlapp")
     assert "s3cret-pw" not in shown and "qml@db.example.org" not in shown and "db.example.org" in shown

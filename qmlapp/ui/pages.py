@@ -6,9 +6,8 @@ from datetime import datetime, timezone
 
 import streamlit as st
 
-from db import STATUSES, StorageError
+from db import STATUSES, StorageError, redact_url
 from qmlapp import services
-from qmlapp.access import redact_url
 from qmlapp.registry import KINDS
 from qmlapp.ui.common import (
     LIVE_REFRESH_S,
