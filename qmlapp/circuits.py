@@ -4,7 +4,7 @@ Everything here is plain Cirq + SymPy so that the web process can draw circuits 
 Data and weights are both SymPy symbols: the training path converts the circuit once and feeds
 numbers as symbol values (see ``qmlapp.simulators``).
 
-Conventions (Qiskit's, see the method brief):
+Conventions (Qiskit's):
 
 * entanglement patterns follow ``qiskit.circuit.library.n_local.get_entangler_map``;
 * the Z / ZZ feature maps use 2 repetitions of H then P(2·x); P(φ) is written as Rz(φ), equal up to
@@ -30,7 +30,7 @@ import cirq
 import numpy as np
 import sympy
 
-FEATURE_MAP_REPS = 2  # Qiskit ZFeatureMap / ZZFeatureMap default, as used in the brief
+FEATURE_MAP_REPS = 2  # Qiskit ZFeatureMap / ZZFeatureMap default, as in the studies reproduced
 LOGIT_SCALE = 3.0  # fixed (not trained): z_per_class logits = LOGIT_SCALE · ⟨Z_c⟩
 PAULI_TWO_DESIGN_STREAM = 3  # random stream of spec.seed for the axes (training uses streams 0–2)
 PAULI_AXES = ("rx", "ry", "rz")
@@ -178,7 +178,7 @@ def pauli_two_design_axes(seed: int, n_qubits: int, depth: int) -> tuple[tuple[s
 
     Drawn uniformly from RX/RY/RZ with ``numpy.random.default_rng([seed, 3])``. Qiskit draws them with
     its own RNG (seed 3 in the authors' code), which cannot be reproduced here, so the axes are stored
-    with every run instead (brief pitfall §5.7).
+    with every run instead.
     """
     rng = np.random.default_rng([seed, PAULI_TWO_DESIGN_STREAM])
     draws = rng.integers(0, len(PAULI_AXES), size=(depth + 1, n_qubits))

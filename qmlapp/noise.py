@@ -5,7 +5,7 @@ Plain Cirq, no TensorFlow (the web process may import it). The model, for rates 
 * ``noise_1q`` = p₁: ``cirq.depolarize(p₁)`` after every one-qubit gate. Cirq's convention: X, Y, Z each
   with probability p₁/3, so every ⟨X⟩, ⟨Y⟩, ⟨Z⟩ of that qubit is multiplied by 1 − 4p₁/3.
 * ``noise_2q`` = p₂: ``cirq.depolarize(p₂)`` on each qubit of every two-qubit gate, after it, whether or
-  not the gate's qubits would be coupled on a device (brief pitfall §5.5: the authors' unrouted Perth
+  not the gate's qubits would be coupled on a device (the authors' unrouted Perth
   model gave uncoupled CX no error). This is a product of one-qubit channels, not the 15-Pauli
   two-qubit depolarizing channel of Qiskit: TFQ's trajectory simulator has no two-qubit depolarizing
   channel, and every path must simulate the same model. An error hits the pair with probability

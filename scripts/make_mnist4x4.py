@@ -1,4 +1,4 @@
-"""Build the shipped 4×4 MNIST features of the quantum-hypernetwork problems (brief §3, pitfall 6).
+"""Build the shipped 4×4 MNIST features of the quantum-hypernetwork problems.
 
 Pixels /255 (float32), then ``tf.image.resize(img[..., None], (4, 4))`` with TensorFlow's defaults
 (bilinear, ``antialias=False``, half-pixel centres), flattened row-major to 16 features. The resizer

@@ -83,7 +83,7 @@ def test_invalid_arguments() -> None:
 
 
 def test_first_cx_sublayer_does_nothing_on_zero_state() -> None:
-    """Brief §2: sub-layer 1's CXs act on |0…0⟩, so dropping them leaves the final state unchanged."""
+    """Sub-layer 1's CXs act on |0…0⟩, so dropping them leaves the final state unchanged."""
     c = HypernetCircuit(6, 3)
     full = c.cirq_circuit(random_params(c))
     assert all(op.gate == cirq.CNOT for op in full[0].operations) and len(full[0].operations) == 2

@@ -103,7 +103,7 @@ def test_query_cost_monotone() -> None:
             assert np.all(np.diff(la.qlsa_queries(kappa, eps, alpha)) > 0)
     # Above ε ≈ 3e-3 the outer 1/(0.39 − 0.204ε) wins: a shallow minimum, then Q grows again with ε.
     assert la.qlsa_queries(1e4, 0.3, 1.0) > la.qlsa_queries(1e4, 0.03, 1.0) > la.qlsa_queries(1e4, 0.006, 1.0)
-    # α enters twice (pitfall 7): between linear and quadratic growth
+    # α enters twice: between linear and quadratic growth
     ratio = la.qlsa_queries(1e4, 1e-2, 4.0) / la.qlsa_queries(1e4, 1e-2, 2.0)
     assert 2.0 < ratio <= 4.0 + 1e-12
     assert la.qlsa_queries(math.inf, 1e-2, 1.0) == math.inf

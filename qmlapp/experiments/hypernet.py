@@ -3,7 +3,7 @@
 Field names are a public contract. Light module (the web process builds forms from it); training is
 in :mod:`qmlapp.experiments.hypernet_train`.
 
-Depth convention (brief pitfall 1): ``depth`` is the *code* depth D, the number of brickwork
+Depth convention: ``depth`` is the *code* depth D, the number of brickwork
 sub-layers (CX sub-layer, then Ry and Rz on every qubit). One manuscript layer = two sub-layers, so
 D = 2, 4, 6 are 1, 2, 3 layers in the paper; D = 1 is the paper's "product state".
 """

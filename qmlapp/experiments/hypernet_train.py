@@ -33,7 +33,7 @@ from qmlapp.hypernet.problems import (
     network_accuracy,
 )
 
-GTOL = 1e-6  # SciPy L-BFGS-B `gtol` (max-abs projected gradient; OptimKit's gradtol is a norm: pitfall 9)
+GTOL = 1e-6  # SciPy L-BFGS-B `gtol` (max-abs projected gradient; the authors' OptimKit gradtol is a norm)
 LOG_POINTS = 150  # curve points per restart at most (every k-th iteration is logged)
 Objective = Callable[[np.ndarray], tuple[float, np.ndarray]]
 

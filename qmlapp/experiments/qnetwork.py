@@ -50,7 +50,7 @@ class QnetworkSpec(Spec):
                              "zz_two_local: RY on each qubit, then ZZ(φ) on neighbouring pairs.")
     data_layers: bool = param(True, help="Alice re-uploads her data in each A_ℓ (RZ(c·zⱼ(x)) with a fixed random "
                                          "projection z = Rx̂): no extra communication, but without it the output "
-                                         "is a quadratic form in x̂ at every depth (brief pitfall 1).")
+                                         "is a quadratic form in x̂ at every depth.")
     data_scale: float = param(3.0, low=0.0, high=100.0, help="c, the angle scale of the data re-uploading.")
     observable: str = param("z0", choices=OBSERVABLES, help="Bob measures Z on qubit 0, Z₀Z₁, or the parity of all.")
     mode: str = param("inference", choices=("inference", "training"),

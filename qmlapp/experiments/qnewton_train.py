@@ -1,7 +1,7 @@
 """Runner of the ``qnewton`` kind: Newton training with scheduled solves, baselines from the same initial
 weights, time accounting, gate-time scenarios and the HHL demo.
 
-Time accounting (pitfall 9: never compare with the authors' accelerator timings): gradient, Hessian and
+Time accounting (never compare with the authors' accelerator timings): gradient, Hessian and
 classical solve times are measured on this machine (*computed*); a solve sent to the quantum solver costs
 its *estimated* time (queries × gates per query × gate time). The update itself is the same either way —
 the quantum solver is not simulated at these sizes, only its cost — so Q-Newton and Newton follow the

@@ -40,7 +40,7 @@ BUDGET_PRESETS = ("none", "herbst_intended", "herbst_as_run")
 NOISE_FIELDS = ("noise_1q", "noise_2q", "amplitude_damping", "readout_error")
 GATE_NOISE_FIELDS = ("noise_1q", "noise_2q", "amplitude_damping")
 
-# Iteration budgets of the gradient-free optimisers in Herbst et al. (method brief §2.9, pitfall §5.1):
+# Iteration budgets of the gradient-free optimisers in Herbst et al.:
 # "intended" is what the paper describes; "as run" is what the scripts did, where the Nelder–Mead and
 # SPSA budgets were swapped by unpacking (cobyla, nm, spsa) as (cobyla, spsa, nm).
 HERBST_BUDGETS: dict[tuple[str, bool], dict[str, int]] = {
@@ -136,7 +136,7 @@ class QnnSpec(Spec):
     init_mode: str = param(
         "correct", choices=INIT_MODES,
         help="correct: start from the chosen init; authors: start from U[0,1) whatever the init, as the "
-             "authors' code of Herbst et al. did by mistake (brief pitfall §5.2).",
+             "authors' code of Herbst et al. did by mistake.",
     )
     loss_log_base: str = param("e", choices=("e", "2"),
                                help="Logarithm of the cross-entropy: natural (e) or log₂ as in qiskit-ml.")

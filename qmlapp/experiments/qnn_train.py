@@ -49,14 +49,14 @@ if TYPE_CHECKING:
     import tensorflow as tf
 
 P_FLOOR = 1e-10
-EVAL_CHUNK = 128  # rows per forward call: TFQ gains nothing from larger batches (PERFORMANCE.md)
+EVAL_CHUNK = 128  # rows per forward call: TFQ gains nothing from larger batches
 # Sampled TFQ evaluation is split so that one call stays around a second (~10 µs per row and shot at 4
 # qubits with noise, measured): a run then notices a cancel between calls even at 10^6 shots per row.
 ROW_SHOTS_PER_CALL = 100_000
 MAX_LOGGED_POINTS = 100  # gradient-free runs log about this many metric points
 BETA_CLIP = 1e-6  # MinMax values are clipped into (0, 1) before the Beta fit
 
-# SPSA constants: Qiskit defaults (method brief §2.9).
+# SPSA constants: Qiskit defaults.
 SPSA_C, SPSA_GAMMA, SPSA_ALPHA, SPSA_CALIBRATION_DRAWS = 0.2, 0.101, 0.602, 25
 SCIPY_TOL = 0.1  # authors' tol for COBYLA (final trust radius) and Nelder–Mead (xatol)
 
@@ -132,7 +132,7 @@ def prepare_data(spec: QnnSpec) -> PreparedData:
     if spec.reduction == "pca":
         reducer = make_pipeline(StandardScaler(), PCA(spec.n_qubits, random_state=spec.seed))
     elif spec.reduction == "lda":
-        reducer = LinearDiscriminantAnalysis(n_components=spec.n_qubits)  # unscaled features (brief)
+        reducer = LinearDiscriminantAnalysis(n_components=spec.n_qubits)  # unscaled features
     else:
         reducer = None
     if reducer is not None:
@@ -158,7 +158,7 @@ def _rng(seed: int, stream: int) -> np.random.Generator:
     return np.random.default_rng([seed, stream])
 
 
-AUTHORS_INIT = "U[0,1) for every init (authors' code: the chosen init was discarded, brief pitfall §5.2)"
+AUTHORS_INIT = "U[0,1) for every init (authors' code: the chosen init was discarded)"
 
 
 def initial_weights(spec: QnnSpec, n_parameters: int, beta_source: np.ndarray | None = None) -> np.ndarray:
@@ -430,7 +430,7 @@ def _log_every(total: int) -> int:
 
 def nelder_mead_fatol(loss: LossConvention, n_samples: int) -> float:
     """The authors' Nelder–Mead tol 0.1 was on a log₂ loss summed over the samples; the same stopping
-    rule on our loss convention (brief §5.4). xatol is in parameter space and needs no rescaling."""
+    rule on our loss convention. xatol is in parameter space and needs no rescaling."""
     fatol = SCIPY_TOL * (math.log(2) if loss.log_base == "e" else 1.0)
     return fatol / n_samples if loss.reduction == "mean" else fatol
 
@@ -474,7 +474,7 @@ def spsa_minimize(
     rng: np.random.Generator,
     on_iteration: Callable[[int, np.ndarray], None] | None = None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    """SPSA with Qiskit's calibration and power-series gains (method brief §2.9).
+    """SPSA with Qiskit's calibration and power-series gains.
 
     c_k = 0.2/k^0.101, a_k = a/k^0.602 (k = 1, 2, ...), Rademacher Δ,
     ĝ = [L(θ+c_kΔ) − L(θ−c_kΔ)]/(2c_k)·Δ. Calibration: a = target_magnitude / m with m the mean of

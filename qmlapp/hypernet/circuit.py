@@ -533,7 +533,7 @@ class HypernetCircuit:
         """The circuit as Cirq ops: resolved with ``params``, or symbolic (theta_d_j / phi_d_j) when None.
 
         noise p > 0 adds ``depolarize(0.001·p)`` after every 1-qubit gate and the TWO-qubit channel
-        ``depolarize(0.00375·p, n_qubits=2)`` after every CX (brief pitfall 10), including the first
+        ``depolarize(0.00375·p, n_qubits=2)`` after every CX, including the first
         sub-layer's CXs, which do nothing noiselessly but still let noise in. p = 0 adds no channels at all.
         """
         import cirq

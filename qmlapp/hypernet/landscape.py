@@ -1,4 +1,4 @@
-"""Cost-landscape analysis of an enumerated cost vector C(σ) (brief §2, "Landscape analysis").
+"""Cost-landscape analysis of an enumerated cost vector C(σ).
 
 Conventions (shared with :mod:`qmlapp.hypernet.layouts`): bit p of a bitstring is layout parameter p and the
 integer index is Σ_p b_p 2^(n−1−p) (MSB first); spins are s_p = 2b_p − 1, so bit 1 ↔ spin +1.

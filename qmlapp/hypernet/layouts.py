@@ -6,7 +6,7 @@ bitstring is Σ_p b_p 2^(n−1−p), so a cost vector ``C[index]`` lists network
 
 Which *qubit* carries parameter p is a separate, explicit choice (:func:`qubit_of_bit`): the app puts
 parameter p on qubit p (Cirq's big-endian state index then equals the layout index); the authors' Julia
-code put it on qubit n−1−p (brief pitfall 2), which reverses the brickwork line relative to the layout.
+code put it on qubit n−1−p, which reverses the brickwork line relative to the layout.
 
 Pure Python/NumPy: the web process imports this to show layouts and decode bitstrings.
 """

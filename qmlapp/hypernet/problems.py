@@ -1,7 +1,7 @@
 """Data and cost functions of the quantum-hypernetwork problems: C(σ) for one BNN or for all 2ⁿ of them.
 
 Every bitstring σ of a :class:`~qmlapp.hypernet.layouts.BitLayout` is one binary neural network and C(σ) is
-its training loss (brief §2): ``mse`` = mean (ŷ − y)² or ``bce`` = mean binary cross-entropy in nats, with
+its training loss: ``mse`` = mean (ŷ − y)² or ``bce`` = mean binary cross-entropy in nats, with
 ŷ = sigmoid(logit). :func:`network_cost` evaluates one network directly from :meth:`BitLayout.decode` (the
 reference); :func:`enumerate_costs` returns the whole cost vector (index = layout index, MSB first) fast by
 exploiting structure instead of running 2ⁿ forward passes:
@@ -75,7 +75,7 @@ class ProblemData:
 
 
 def gaussian_mixture(n_points: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """The paper's 2-D mixture (brief §3), seeded: labels, then components, then unit normals, in that order.
+    """The paper's 2-D mixture, seeded: labels, then components, then unit normals, in that order.
 
     y = 1 with probability 0.5; label 0 from N((−1,−2), 0.1·I); label 1 from an equal mixture of
     N((−2,1)), N((1,1)), N((2,−2)), each with covariance 0.1·I.

@@ -39,7 +39,7 @@ COLORS = {"quantum_inference": "#1f77b4", "parameter_shift": "#1f77b4", "shadow_
           "ship_data": "#d62728", "ship_model": "#ff7f0e", "linear_sketch": "#2ca02c", "quantum_linear": "#17becf",
           "ship_gradient": "#7f7f7f", "deep": "#1f77b4", "deep_vs_data": "#d62728", "linear": "#2ca02c"}
 DASH = {COMPUTED: "solid", ESTIMATED: "dash", "simulated": "solid"}
-PITFALL_3 = "shadow tomography wins in P but pays 1/ε⁴ against parameter shift's 1/ε² (brief pitfall 3)"
+SHADOW_NOTE = "shadow tomography wins in P but pays 1/ε⁴ against parameter shift's 1/ε²"
 
 
 class Line(NamedTuple):
@@ -121,7 +121,7 @@ def communication_info(curves: Mapping[str, Any], simulated: Sequence[Mapping[st
     sims = sorted((SimPoint(int(s["n_features"]), float(s["qubits_per_inference"]), _opt_float(s.get("loss_exact")),
                             _opt_float(s.get("loss_estimate"))) for s in simulated), key=lambda p: p.n_features)
     st = curves.get("settings", {})
-    notes = ["Classical: costs of concrete protocols, no lower bound (pitfall 4); ratio = cheapest classical ÷ "
+    notes = ["Classical: costs of concrete protocols, no lower bound; ratio = cheapest classical ÷ "
              "quantum at the same ε, δ."]
     if st.get("params_growth", "fixed") == "fixed":
         notes.append(f"P = {st.get('P')} fixed: shipping Bob's weights is flat in N and caps the advantage "
@@ -223,7 +223,7 @@ def gradient_info(N: int, L: int, P: int, epsilon: float, delta: float, C: float
     # shadow/shift ∝ ε⁻²: decreasing in ε, so at most one crossing
     cross_e = float(brentq(gap, 1e-9, 2.0)) if gap(1e-9) > 0 > gap(2.0) else None
     title = (f"Gradient communication · N = {N} ({n} qubits), L = {L}, P = {P}, ε = {epsilon:g}, δ = {delta:g}")
-    notes = [PITFALL_3 + ".", f"At ε = {epsilon:g} the shadow bound is cheaper for P > {cross_p:.4g} parameters per "
+    notes = [SHADOW_NOTE + ".", f"At ε = {epsilon:g} the shadow bound is cheaper for P > {cross_p:.4g} parameters per "
              "unitary" + (f"; at P = {P} it is cheaper for ε > {cross_e:.3g}." if cross_e else ".")]
     return GradientInfo(vs_p, vs_e, cross_p, cross_e, int(P), float(epsilon), title, notes)
 
@@ -248,7 +248,7 @@ def plot_gradient(info: GradientInfo) -> go.Figure:
     fig.update_xaxes(type="log", title_text="parameters per unitary P (log scale)", row=1, col=1)
     fig.update_xaxes(type="log", title_text="precision ε of each expectation (log scale)", row=1, col=2)
     fig.update_yaxes(type="log", title_text=Y_GRAD)
-    fig.update_layout(title=f"{info.title}<br><sup>{PITFALL_3}</sup><br><sup>{info.notes[-1]}</sup>", height=500,
+    fig.update_layout(title=f"{info.title}<br><sup>{SHADOW_NOTE}</sup><br><sup>{info.notes[-1]}</sup>", height=500,
                       legend={"orientation": "h", "y": -0.2}, margin={"t": 120})
     return fig
 
@@ -435,7 +435,7 @@ def expressivity_info(points: Sequence[Mapping[str, Any]],
         _by_data_layers(points, "degree", "highest frequency"),
         _by_data_layers(accuracy or [], "accuracy", "training accuracy"),
         "Expressivity vs depth",
-        "Without data layers ℒ = x̂ᵀ(U†OU)x̂ is a quadratic form at every depth (brief pitfall 1).",
+        "Without data layers ℒ = x̂ᵀ(U†OU)x̂ is a quadratic form at every depth.",
     )
 
 

@@ -1,8 +1,8 @@
 """Communication accounting for distributed inference and learning over a quantum channel.
 
 Gilboa, Michaeli, Soudry & McClean (NeurIPS 2024). Alice holds x (amplitude-encoded on n = ⌈log₂N⌉ qubits)
-and the unitaries A_ℓ; Bob holds B_ℓ. Every count here is for the protocol *as defined* in the brief
-(``shared/research/quantum_network.md`` §2) so that the simulator can check it by counting, and so that the
+and the unitaries A_ℓ; Bob holds B_ℓ. Every count here is for the protocol *as defined* by Gilboa et al.
+so that the simulator can check it by counting, and so that the
 plots can extend it to sizes that were never simulated. Pure Python/NumPy/SciPy: no TF or cirq.
 
 Provenance words used throughout (house rule):
@@ -12,9 +12,9 @@ Provenance words used throughout (house rule):
 * ``estimated``: a formula or asymptotic bound at a scale that was not run (the shadow-tomography cost is
   *always* estimated: its constant is unknown).
 
-No classical *lower bound* is implemented on purpose (brief pitfall 4): our notes do not contain the paper's
-exponents or constants. The classical numbers below are costs of concrete classical protocols (upper bounds on
-the classical optimum), so a ratio "classical / quantum" is the advantage over the *cheapest known* protocol,
+No classical *lower bound* is implemented on purpose: the paper's exponents and constants for one are not
+reproduced here. The classical numbers below are costs of concrete classical protocols (upper bounds on the
+classical optimum), so a ratio "classical / quantum" is the advantage over the *cheapest known* protocol,
 not over every classical protocol.
 """
 
@@ -87,8 +87,8 @@ def shadow_gradient_qubits(N: int, L: int, P: int, epsilon: float, C: float = 1.
     """C·L²·log₂²(P_total)·log₂²N/ε⁴ qubits per gradient: **estimated**, asymptotic scaling only.
 
     Bădescu–O'Donnell-type shadow tomography / threshold search: per layer about log²M·log N/ε⁴ copies for
-    M gradient components, each copy O(L·log N) qubits. The constant C is unknown (a labelled parameter,
-    pitfall 4) and the failure probability δ only enters through it. Choices: P_total = 2·L·P (all of Alice's
+    M gradient components, each copy O(L·log N) qubits. The constant C is unknown (a labelled parameter)
+    and the failure probability δ only enters through it. Choices: P_total = 2·L·P (all of Alice's
     and Bob's parameters; keeps the log positive at P = 1; the spec's help text writes log²P, which differs
     by a log factor only), and log₂N is taken as n = ⌈log₂N⌉, the register actually sent.
     """
@@ -106,7 +106,7 @@ def shadow_crossover_params(N: int, L: int, epsilon: float, *, delta: float = 0.
     Parameter shift grows like P, the shadow bound like log²(2LP), so the ratio shadow/shift is decreasing once
     2LP ≥ e² and the crossing there is unique; below that the ratio increases, so if the shadow bound is already
     cheaper at max(1, e²/2L) it is cheaper for every P ≥ 1 and we return 1.0. K defaults to the Hoeffding
-    copies at (ε, δ), i.e. both routes are compared at the same ε and δ (pitfall 2).
+    copies at (ε, δ), i.e. both routes are compared at the same ε and δ.
     """
     from scipy.optimize import brentq
 
@@ -131,7 +131,7 @@ def quantum_linear_qubits(N: int, gamma: float, delta: float) -> int:
     Bob cannot read the sign from |⟨w|x⟩|² alone, so Alice sends |φ⟩ = (|0⟩|x̂⟩ + |1⟩|0…0⟩)/√2 (one ancilla
     qubit). Bob applies a unitary mapping (|0,ŵ⟩ ± |1,0…0⟩)/√2 to two basis states and projects: outcome ±1
     on those, 0 otherwise. Then E[outcome] = ŵ·x̂ exactly, outcomes lie in [−1, 1], and Hoeffding gives the
-    same constant as for inference. Cost O(log N/γ²): the brief's "advantage vanishes for linear classifiers".
+    same constant as for inference. Cost O(log N/γ²): the paper's "advantage vanishes for linear classifiers".
     """
     return hoeffding_copies(gamma, delta) * (register_qubits(N) + 1)
 
@@ -176,7 +176,7 @@ def linear_sketch_samples(gamma: float, c: float = 1.0) -> int:
 def linear_sketch_bits(N: int, b: int, gamma: float, c: float = 1.0) -> int:
     """≈ c·(⌈log₂N⌉ + b)/γ² bits: ⌈c/γ²⌉ samples, each an index (n bits) and a value xᵢ (b bits).
 
-    ℓ₂-sampling (brief §2): Alice samples i with probability x̂ᵢ², Bob averages Z = ŵᵢ/x̂ᵢ (E Z = ŵ·x̂,
+    ℓ₂-sampling: Alice samples i with probability x̂ᵢ², Bob averages Z = ŵᵢ/x̂ᵢ (E Z = ŵ·x̂,
     E Z² = Σŵᵢ² ≤ 1). Chebyshev gives a rigorous c = 1/δ, median-of-means O(ln 1/δ); comparisons in this
     module use c = 2·ln(2/δ), the quantum side's Hoeffding constant, so constants cancel in the ratio.
     """

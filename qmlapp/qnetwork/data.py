@@ -1,6 +1,6 @@
 """Inputs for the ``qnetwork`` experiment: real binary tasks zero-padded to a power of two, or random inputs.
 
-Amplitude encoding maps x to x/‖x‖ on ⌈log₂N⌉ qubits, so ‖x‖ is lost (brief pitfall 5). For standardised
+Amplitude encoding maps x to x/‖x‖ on ⌈log₂N⌉ qubits, so ‖x‖ is lost. For standardised
 features the norm carries little class information and dropping it is acceptable; for the digits the pixel
 intensities are kept raw (non-negative images, several always-zero pixels that standardisation would divide by
 zero). ``append_norm=True`` keeps the norm the only way that survives normalisation: it appends a *constant*

@@ -4,7 +4,7 @@ Conventions (shared with :mod:`.protocol` and :mod:`.train`):
 
 * **Register.** n = ⌈log₂N⌉ qubits ``cirq.LineQubit.range(n)``; basis index big-endian (qubit 0 is the most
   significant bit), Cirq's and qsim's convention.
-* **Encoding.** |ψ(x)⟩ = Σᵢ x̂ᵢ|i⟩ with x zero-padded to 2ⁿ and x̂ = x/‖x‖ (the norm is lost, brief §5.5).
+* **Encoding.** |ψ(x)⟩ = Σᵢ x̂ᵢ|i⟩ with x zero-padded to 2ⁿ and x̂ = x/‖x‖ (the norm is lost).
 * **Rotations.** Every trainable gate is exp(−iφ G/2) with a Pauli string G (RY, RZ or Z⊗Z), so the
   two-term parameter-shift rule ∂ℒ/∂φ = [ℒ(φ+π/2) − ℒ(φ−π/2)]/2 is exact.
 * **Parameters.** One vector of 2·L·P numbers laid out [A₁ (P), B₁ (P), A₂, B₂, …]; see
@@ -17,7 +17,7 @@ Conventions (shared with :mod:`.protocol` and :mod:`.train`):
   projection R ∈ ℝ^{n×2ⁿ} of i.i.d. N(0, 1) entries drawn from ``seed``. Because ‖x̂‖ = 1, every zⱼ is then
   N(0, 1) over the draw of R whatever N is, so c = ``data_scale`` is the angle scale in radians at every
   register size. The same R serves every layer and every split. Alice holds x, so D costs no
-  communication; without it ℒ(x) = x̂ᵀ(U†OU)x̂ is a quadratic form at every depth (brief pitfall 1).
+  communication; without it ℒ(x) = x̂ᵀ(U†OU)x̂ is a quadratic form at every depth.
 * **Observable.** Z₀, Z₀Z₁ or the parity Z^{⊗n}; all diagonal, so Bob's ±1 outcome has P(+1) = (1+ℒ)/2.
 
 The TFQ form (:meth:`SplitModel.symbolic_circuit`) starts from |0…0⟩, so it prepends the amplitude

@@ -62,7 +62,7 @@ class ProtocolRun:
 
 
 def qsim_simulator(seed: int | None = None) -> cirq.SimulatesFinalState:
-    """A qsimcirq simulator with 2 threads and 2-qubit fusion (PERFORMANCE.md §5)."""
+    """A qsimcirq simulator with 2 threads and 2-qubit fusion."""
     import qsimcirq
 
     return qsimcirq.QSimSimulator(qsimcirq.QSimOptions(cpu_threads=QSIM_THREADS, max_fused_gate_size=2), seed=seed)

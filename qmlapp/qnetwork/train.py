@@ -5,7 +5,7 @@ Gradients are exact (``tfq.layers.Expectation`` with TFQ's default adjoint diffe
 infinitely many copies would give; the communication that a real parameter-shift or shadow-tomography
 gradient would cost is counted elsewhere (:mod:`qmlapp.qnetwork.accounting`).
 
-TFQ habits (PERFORMANCE.md): the symbolic circuit (amplitude-encoding tree + model) is serialised ONCE and
+TFQ habits: the symbolic circuit (amplitude-encoding tree + model) is serialised ONCE and
 tiled to the batch; per-example data-symbol values are computed once per dataset and fed per batch; the
 model parameters are one ``tf.Variable``; the step is a ``tf.function`` with a static batch shape. The last
 partial batch of an epoch is padded with rows from the start of the permutation that carry loss weight 0,

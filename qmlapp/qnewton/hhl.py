@@ -16,7 +16,7 @@ preparation, which a device would have to pay for):
 3. Uncompute: QFT, the inverse controlled powers in reverse order, H on the clock.
 4. Post-select ancilla = 1 and clock = 0: the system amplitudes are ≈ C·A⁻¹b.
 
-Choices (ours; the brief leaves them open):
+Choices (ours; the paper leaves them open):
 
 * **t = 2π(2^c − 1)/(2^c·λ_max)**: λ_max lands exactly on the top clock value 2^c − 1, so the whole
   positive spectrum uses the full grid (no negative eigenvalues to reserve half of it for) and nothing wraps

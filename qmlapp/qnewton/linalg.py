@@ -1,18 +1,18 @@
 """Hessian preparation, condition numbers, the QLSA cost model and the quantum/classical scheduler.
 
-NumPy/SciPy only, so the UI and the runner can import it cheaply. Conventions (brief D, §2 and §5):
+NumPy/SciPy only, so the UI and the runner can import it cheaply. Conventions:
 
-* **Prune, then regularise** (pitfall 3): the authors' two code paths disagree; pruning first means the
+* **Prune, then regularise**: the authors' two code paths disagree; pruning first means the
   λI shift is never pruned away, so κ ≤ 1 + N/ε_norm holds for PSD H. :func:`prepare` records the order.
-* **Symmetric pruning** (pitfall 2): row-wise top-k alone breaks symmetry (no longer Hermitian, as a QLSA
+* **Symmetric pruning**: row-wise top-k alone breaks symmetry (no longer Hermitian, as a QLSA
   needs); the mask is symmetrised (M ∨ Mᵀ) and always keeps the diagonal. ``keep_ratio`` is the fraction
-  KEPT (the authors' docstring says the opposite, pitfall 4).
+  KEPT (the authors' docstring says the opposite).
 * **κ** is σ_max/σ_min from singular values; the Merikoski et al. (1997) bound is computed in log space
-  with the correct formula (the authors' code has a typo and returns NaN, pitfall 1).
-* **Query cost** reproduces the authors' ``compute_expected_query_cost`` including its outer α (pitfall 7).
-* **Scheduler** is our implementation of the paper's description; the repository has none (pitfall 8).
+  with the correct formula (the authors' code has a typo and returns NaN).
+* **Query cost** reproduces the authors' ``compute_expected_query_cost`` including its outer α.
+* **Scheduler** is our implementation of the paper's description; the repository has none.
 * **Times**: the classical time is measured here (``np.linalg.solve``) and never compared with the authors'
-  accelerator timings (pitfall 9); the quantum time is a formula.
+  accelerator timings; the quantum time is a formula.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def prune_symmetric(H: np.ndarray, keep_ratio: float) -> tuple[np.ndarray, np.nd
 
     Returns ``(H_pruned, mask)``. Symmetric H stays symmetric, and every row keeps its own top-k entries.
     Row i also keeps the entries (i, j) that row j selected, so d ≤ k + 1 + (how many rows selected column
-    i): the brief's "d ≤ 2k" is typical but NOT guaranteed (an arrow matrix, whose first column is every
+    i): the usual "d ≤ 2k" is typical but NOT guaranteed (an arrow matrix, whose first column is every
     row's top-1, gives d = N at k = 1), hence d is measured, never assumed. r = 1 returns an unchanged copy
     and an all-True mask.
     """
@@ -100,7 +100,7 @@ def row_sparsity(A: np.ndarray) -> int:
 
 
 def prepare(H: np.ndarray, epsilon_norm: float, keep_ratio: float, delta: float = DEFAULT_DELTA) -> Prepared:
-    """Prune THEN regularise (pitfall 3: so the λI shift survives pruning). λ uses max|H_ij| of the pruned
+    """Prune THEN regularise (so the λI shift survives pruning). λ uses max|H_ij| of the pruned
     matrix, which equals that of H because every row keeps its own largest entry."""
     pruned, mask = prune_symmetric(H, keep_ratio)
     matrix, lam = regularise(pruned, epsilon_norm, delta)
@@ -160,7 +160,7 @@ def kappa_bound(A: np.ndarray) -> float:
     scale-invariant). Singular matrices give inf.
 
     The authors' ``compute_condition_number_upper_bound`` computes (1 − N/‖A‖_F)^N instead of
-    (N/‖A‖_F²)^N (pitfall 1); the term under the root then goes negative and it returns NaN, also on its own
+    (N/‖A‖_F²)^N; the term under the root then goes negative and it returns NaN, also on its own
     docstring example [[1, 2], [3, 4]] (which claims 2.5; the true κ₂ is 14.93, and this bound gives it).
     See :func:`kappa_bound_authors`.
     """
@@ -172,7 +172,7 @@ def kappa_bound(A: np.ndarray) -> float:
 
 def kappa_bound_authors(A: np.ndarray) -> float:
     """The authors' formula verbatim, typo included: √((1+x)/(1−x)), x = √(1 − (1 − N/‖A‖_F)^N·det(A)²).
-    Kept only to show pitfall 1 (NaN where the term under the root is negative); do not use it."""
+    Kept only to show the authors' typo (NaN where the term under the root is negative); do not use it."""
     A = np.asarray(A, dtype=float)
     n = A.shape[0]
     with np.errstate(all="ignore"):
@@ -189,7 +189,7 @@ def qlsa_queries(kappa: Any, epsilon: float, alpha: Any) -> Any:
     Q* = (1741·α·e/500)·√(κ²+1)·[(133/125 + 4/(25·κ^{1/3}))·π·ln(2κ+3) + 1]
          + (351/50)·ln²(2κ+3)·[ln(451·ln²(2κ+3)/ε) + 1] + α·κ·ln(32/ε),   Q = α·Q*/(0.39 − 0.204·ε).
 
-    Pitfall 7: α (the block-encoding normalisation) appears twice, inside Q* and as an outer factor, so Q
+    α (the block-encoding normalisation) appears twice, inside Q* and as an outer factor, so Q
     grows like α² at large κ. We reproduce the authors' function unchanged and say so in the UI; α stays an
     explicit argument so that its effect is visible. Vectorised over κ, ε and α; κ = inf gives inf.
 
@@ -217,7 +217,7 @@ def block_encoding_alpha(H_tilde: np.ndarray, d: int, *, sigma_max: float | None
 
     Why normalise: the QLSA cost (Jennings et al.) is stated for ‖A‖₂ = 1, the solver runs on a block
     encoding of A/α, and κ is scale-free; without it Q would change with the loss scale (Q ∝ α²). Pass
-    ``sigma_max=1.0`` to get the raw d·max|H̃_ij| of the brief. ``sigma_max`` defaults to ‖H̃‖₂.
+    ``sigma_max=1.0`` to get the raw d·max|H̃_ij| of the paper. ``sigma_max`` defaults to ‖H̃‖₂.
     """
     A = np.asarray(H_tilde)
     if A.size == 0:
@@ -307,7 +307,7 @@ def classical_time_model(N: int, flops: float | None = None) -> float:
 
 
 def schedule(kappa: float, T_Q: float, T_C: float, kappa_threshold: float) -> tuple[Choice, str]:
-    """Our implementation of the paper's scheduler (pitfall 8: the repository has none): κ above the
+    """Our implementation of the paper's scheduler (the repository has none): κ above the
     threshold (or not finite) → classical, whatever the times; otherwise the cheaper solver (ties → classical)."""
     if not math.isfinite(kappa) or kappa > kappa_threshold:
         return "classical", f"κ = {kappa:.3g} > threshold {kappa_threshold:.3g}"

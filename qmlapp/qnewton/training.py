@@ -4,13 +4,13 @@ layer-wise (block-diagonal) Newton steps whose linear solves are delegated to an
 Why the solver is injected: regularisation, pruning, κ, the cost model and the quantum/classical scheduler
 live in :mod:`qmlapp.qnewton.linalg`; this module only produces the per-tensor gradient ``g`` and Hessian
 block ``H`` of each step, applies ``θ ← θ − β·clip(H̃⁻¹g, ±100)`` (plain SGD on the Newton direction, as the
-authors' full-Hessian path; brief pitfall 10) and measures the classical wall times (pitfall 9: they are
+authors' full-Hessian path) and measures the classical wall times (they are
 this machine's times, never comparable with the authors' accelerator timings).
 
-Blocks (brief §2): one per parameter tensor W1 (inputs×H), b1 (H), W2 (H×10), b2 (10), as the authors'
+Blocks: one per parameter tensor W1 (inputs×H), b1 (H), W2 (H×10), b2 (10), as the authors'
 code takes ``jax.hessian`` per layer. ``exact``: the jacobian of that tensor's gradient w.r.t. itself
 (nested ``tf.GradientTape``, vectorised with pfor, compiled once per model shape); ``fisher``: the
-empirical Fisher (1/B)·Σᵢ gᵢgᵢᵀ from per-sample gradients, whose rank is ≤ B (pitfall 5). Everything is
+empirical Fisher (1/B)·Σᵢ gᵢgᵢᵀ from per-sample gradients, whose rank is ≤ B. Everything is
 float64 so that κ up to ~10¹² is still meaningful.
 """
 

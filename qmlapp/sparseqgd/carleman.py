@@ -12,9 +12,9 @@ stated modelling choice, not a measured quantity.
 Carleman (PNAS, ``carleman_burgers.m``): y = (u, u^⊗2, …, u^⊗N_c), D_c = Σ_{k≤N_c} nᵏ, dy/dt = A y + b with
 blocks A_{j,j+k−1} = Σ_{p=1}^{j} I^{⊗(p−1)} ⊗ F_k ⊗ I^{⊗(j−p)} (k = 0, 1, 2; the k = 0 part of block row 1
 is b). Forward Euler y_{m+1} = (I + hA) y_m + h b. The reference for its error is the exact Euler (= GD)
-iterates of the nonlinear map, not an ODE solver (pitfall 3).
+iterates of the nonlinear map, not an ODE solver.
 
-History system (**our construction**, pitfall 8; the paper lists the discrete-time construction as future
+History system (**our construction**; the paper lists the discrete-time construction as future
 work): Y = (y₀, …, y_{T+P}) solves 𝓛Y = (y_init, hb, …, hb, 0, …, 0) with 𝓛 = I − S⊗M, S the lower shift,
 M = M_c = I + hA in the T Euler rows and M = I in the P idle ("copy") rows.
 """
@@ -334,7 +334,7 @@ def dilate(L: Any) -> Any:
 
 def pad_pow2(A: Any, fill: float | None = None) -> Any:
     """Pad a square matrix to the next power of two with fill·I on the new diagonal. ``fill`` must lie in
-    [σ_min, σ_max] (in absolute value) so that κ is unchanged (pitfall 1); default √(σ_min·σ_max)."""
+    [σ_min, σ_max] (in absolute value) so that κ is unchanged; default √(σ_min·σ_max)."""
     N = A.shape[0]
     target = 1 << max(0, math.ceil(math.log2(N))) if N > 1 else 1
     if fill is None:

@@ -5,13 +5,13 @@ a keyword argument with a documented default.
 Per window (module constants are the defaults):
 
 * qubits: parameter register ⌈log₂n⌉ (informational: it is the first block of the Carleman register), Carleman
-  register ⌈log₂D_c⌉ (D_c = Σ_{k≤N_c} nᵏ), time register ⌈log₂(T+P+1)⌉, 1 dilation qubit (pitfall 1), clock
+  register ⌈log₂D_c⌉ (D_c = Σ_{k≤N_c} nᵏ), time register ⌈log₂(T+P+1)⌉, 1 dilation qubit, clock
   ⌈log₂(κ/ε)⌉ unless given, 1 rotation ancilla. Total = Carleman + time + dilation + clock + ancilla.
 * queries ≈ c_Q·κ^p·s_row·log(1/ε), p = 2 (textbook HHL) or 1 (optimal-κ solvers), times the amplitude-amplification
   factor ‖Y‖/‖y_final‖ ≈ √((T+P+1)/(P+1)) (equal block norms assumed, P = T idle copies by default).
 * upload: c_up·s·log₂n gates (sparse state preparation, no QRAM).
 * download: c_sh·s·log₂s/δ_d² shots of amplitude tomography, plus c_norm/δ_d² shots for the norm ‖θ‖ that the
-  normalised state drops (pitfall 4). Every shot re-runs the circuit.
+  normalised state drops. Every shot re-runs the circuit.
 * quantum time = (queries + upload)·t_gate·(1 + shots): one circuit execution = (queries + upload) gate times
   (t_gate is the time per logical gate / query step, the spec's ``gate_time_s``).
 * classical time = T·c_flops·n_classical·batch / flops_per_second (one SGD step ≈ 6 FLOPs per parameter per

@@ -2,7 +2,7 @@
 
 The history matrix 𝓛 (:func:`.carleman.history_matrix`) is not Hermitian, so it is embedded in its Hermitian
 dilation D = [[0, 𝓛], [𝓛ᵀ, 0]] (eigenvalues ±σᵢ(𝓛), κ(D) = κ(𝓛)), padded to a power of two with an
-identity block of value √(σ_min·σ_max) (κ unchanged, pitfall 1). 𝓛x = r becomes D z = b' with b' = (r, 0) and
+identity block of value √(σ_min·σ_max) (κ unchanged). 𝓛x = r becomes D z = b' with b' = (r, 0) and
 z = (0, x).
 
 Two ways to cope with the signed spectrum ±σ (``method``):

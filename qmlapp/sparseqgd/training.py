@@ -1,7 +1,7 @@
 """Classical side of the ``sparse_qgd`` kind: dense SGD → global magnitude pruning → sparse SGD on the digits,
 with the Hessian spectrum of the training loss, restricted to the unpruned coordinates, at every checkpoint.
 
-Brief C (Liu et al., Nat. Commun. 2024), §3 "Offline substitute", §4 and pitfalls 2, 5, 6:
+Liu et al., Nat. Commun. 2024, with an offline substitute for their training loop:
 
 * **Models** (TF, float64, parameters as ONE flat vector θ so that gradients, Hessians and HVPs are over θ):
   ``mlp``: 64 → hidden (tanh) → 10; ``small_cnn``: 8×8×1 → conv 3×3 (``channels``, same padding) → tanh →
@@ -15,14 +15,14 @@ Brief C (Liu et al., Nat. Commun. 2024), §3 "Offline substitute", §4 and pitfa
 * **Schedule**: plain SGD (step η, reshuffled batches) for ``dense_epochs``; then global magnitude pruning of
   all *kernels* except the last layer's (the MLP's W1, the CNN's conv kernel); biases are never pruned, and
   the last layer (W2/b2 or the dense head) is kept whole, as the authors' ``pruner.py``. Exactly
-  ``round(prune_ratio × n_prunable)`` weights are REMOVED (pitfall 6: 0.9 = 90 % zeros of the prunable
+  ``round(prune_ratio × n_prunable)`` weights are REMOVED (0.9 = 90 % zeros of the prunable
   kernels; ties broken by flat index). Then sparse SGD for ``sparse_epochs``, the mask re-applied after every
   step (pruned weights stay exactly 0.0).
 * **Hessian per checkpoint** (``checkpoints_per_epoch`` per epoch, plus the initial weights at epoch 0 and the
   point right after pruning, phase ``"pruned"``) of the loss on a FIXED evaluation batch: ``hessian_batch``
   (default 1024) training examples drawn once from the seed (all of them when the training set is smaller),
   so that spectra at different checkpoints are of the same function. The Hessian is taken w.r.t. the
-  unpruned coordinates only (pitfall 2: frozen zeros would add fake zero eigenvalues): θ = scatter(z) with the
+  unpruned coordinates only (frozen zeros would add fake zero eigenvalues): θ = scatter(z) with the
   pruned entries fixed at 0, and H = ∂²L/∂z². ``exact`` (symmetrised jacobian of the gradient, stacked HVPs,
   ``eigh``) when n_active ≤ ``exact_max`` (spec ``EXACT_HESSIAN_MAX``), else ``lanczos``: ``lanczos_steps``
   (80) steps with full re-orthogonalisation from a seeded Gaussian start vector; Ritz values θⱼ with weights

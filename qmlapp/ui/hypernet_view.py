@@ -135,7 +135,7 @@ def results(run: RunRecord, detail: Any) -> None:
     d.metric("best network found", f"{result['best_loss']:.5g}",
              help=f"{result['best_bitstring']} · training accuracy {result['best_accuracy']:.3f} (computed)")
     st.plotly_chart(plot_depth_study(depth_study_info(result)), key=f"hn_depth_{run.id}")
-    st.caption("Both success metrics are shown separately (brief pitfall 8): (a) counts restarts, (b) is the "
+    st.caption("Both success metrics are shown separately: (a) counts restarts, (b) is the "
                "probability that one measurement of the trained circuit returns an ε-optimal network.")
     with st.expander("Restarts (every depth)"):
         cols = ["depth", "layers", "restart", "final_loss", "success", "born_mass_optimal",
