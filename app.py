@@ -1,7 +1,7 @@
-"""QML Explorer home page. Start with `make run` (app + embedded worker) or `python -m qmlapp serve`."""
+"""QML Explorer. Start with `make run` (app + embedded worker) or `python -m qmlapp serve`.
 
-from qmlapp.ui.auth import run_page, setup_page
-from qmlapp.ui.pages import home_page
+Every page, and the menu, come from the registry of experiment kinds (see qmlapp/ui/navigation.py)."""
 
-setup_page("QML Explorer", "⚛️")
-run_page(home_page)
+from qmlapp.ui.navigation import main
+
+main()

@@ -21,8 +21,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from qmlapp.hypernet.layouts import make_layout
-from qmlapp.hypernet.problems import enumerate_costs, load_problem_data, network_cost
+from qmlapp.kinds.hypernet.layouts import make_layout
+from qmlapp.kinds.hypernet.problems import enumerate_costs, load_problem_data, network_cost
 
 GOAL_SECONDS = 2.0
 GOAL_SPEEDUP = 20.0

@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 import cirq
 import qsimcirq
 
-from qmlapp.hypernet.circuit import HypernetCircuit
+from qmlapp.kinds.hypernet.circuit import HypernetCircuit
 
 QSIM_OPTIONS = qsimcirq.QSimOptions(cpu_threads=2, max_fused_gate_size=2)
 

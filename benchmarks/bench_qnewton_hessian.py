@@ -32,7 +32,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from qmlapp.qnewton.training import LAYERS, _compiled, glorot_init, load_data
+from qmlapp.kinds.qnewton.training import LAYERS, _compiled, glorot_init, load_data
 
 
 def make_methods(dataset: str, hidden: int, batch: int, loop_rows: int) -> tuple[dict[str, Callable[[], Any]], int]:

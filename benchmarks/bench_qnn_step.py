@@ -20,9 +20,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from qmlapp.circuits import LOGIT_SCALE, build_qnn_circuit
-from qmlapp.experiments.qnn import QnnSpec
-from qmlapp.experiments.qnn_train import QnnModel, initial_weights, make_optimizer, prepare_data
+from qmlapp.kinds.qnn.circuits import LOGIT_SCALE, build_qnn_circuit
+from qmlapp.kinds.qnn.run import QnnModel, initial_weights, make_optimizer, prepare_data
+from qmlapp.kinds.qnn.spec import QnnSpec
 from qmlapp.simulators import TfqBackend
 
 BATCH = 32

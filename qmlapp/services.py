@@ -61,10 +61,8 @@ def submit_run(storage: Storage, kind: str, data: Mapping[str, Any] | Spec, *, n
 
 
 def default_run_name(spec: Spec) -> str:
-    d = spec.to_dict()
-    if spec.kind == "qnn":
-        return f"{d['dataset']} · {d['n_qubits']}q {d['encoding']}/{d['ansatz']} d{d['depth']} · {d['optimizer']}"
-    return get_kind(spec.kind).title
+    """Built from the spec by the kind (e.g. "gaussian2d · D=4 · 5 restarts · lbfgs"), so runs can be told apart."""
+    return get_kind(spec.kind).default_run_name(spec)
 
 
 def alive_workers(storage: Storage) -> list[WorkerRecord]:

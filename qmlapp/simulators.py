@@ -14,7 +14,7 @@ A simulator ``compile``s (circuit, symbols, operators) once and returns a callab
   circuit holds channels); slow, used to check the fast paths.
 
 TensorFlow is imported lazily, inside :class:`TfqBackend`, so that importing this module (and
-``qmlapp.circuits``) stays light.
+``qmlapp.kinds.qnn.circuits``) stays light.
 """
 
 from __future__ import annotations
@@ -27,8 +27,6 @@ import cirq
 import numpy as np
 import sympy
 
-from qmlapp.noise import has_channels
-
 if TYPE_CHECKING:
     import tensorflow as tf
 
@@ -38,6 +36,11 @@ TF_THREADS = int(os.environ.get("QMLAPP_TF_THREADS") or 2)
 # Trajectories per expectation when a noisy circuit is evaluated without shots on TFQ's noisy backend
 # (standard error ≲ 1/√1000 ≈ 0.03 on a ±1 observable; ~35 µs per trajectory at 4 qubits, measured).
 DEFAULT_TRAJECTORIES = 1000
+
+
+def has_channels(circuit: cirq.Circuit) -> bool:
+    """True if the circuit holds non-unitary operations (noise channels)."""
+    return any(not cirq.is_parameterized(op) and not cirq.has_unitary(op) for op in circuit.all_operations())
 
 
 class CompiledExpectation(Protocol):

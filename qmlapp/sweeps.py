@@ -29,7 +29,6 @@ from optuna.samplers import BaseSampler
 
 from db import CANCELLED, FINISHED, QUEUED, RUNNING, SUCCEEDED, RunRecord, Storage, StorageError, SweepRecord
 from qmlapp.analysis import Categorical, Dimension, Range, SearchSpace, to_optuna_distributions
-from qmlapp.analysis.trials import objective_info
 from qmlapp.registry import KINDS, get_kind
 from qmlapp.resources import check_memory
 from qmlapp.services import software_versions
@@ -41,7 +40,9 @@ OBJECTIVES = {"val_accuracy": "maximize", "val_f1": "maximize", "val_loss": "min
 
 def kind_objectives(kind: str) -> dict[str, str]:
     """Objective name -> direction for sweeps over ``kind`` (the first is the default)."""
-    return {name: objective_info(name).direction for name in get_kind(kind).objectives}
+    return {o.name: o.direction for o in get_kind(kind).objectives}
+
+
 SWEEP_KEYS = ("kind", "name", "base", "space", "sampler", "n_trials", "objective", "repeats", "seed")
 MAX_TRIALS = 10_000
 MAX_REPEATS = 20

@@ -183,3 +183,13 @@ def race(target: Callable[..., None], args: list[tuple[Any, ...]], timeout: floa
             if p.is_alive():
                 p.kill()
 
+
+def goto(app: Any, name: str) -> Any:
+    """Open a page of the app's menu by name ("home", "runs", "sweeps", "compare" or a kind's name) in an
+    AppTest, as a click in the menu does: by the hash of the page's URL path. Call ``.run()`` after."""
+    from streamlit.util import calc_hash
+
+    from qmlapp.ui.navigation import url_path
+
+    app._page_hash = calc_hash(url_path(name))
+    return app

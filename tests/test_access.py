@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import free_port, wait_for
+from helpers import free_port, goto, wait_for
 
 from qmlapp.access import is_local, policy, read_secrets
 
@@ -60,8 +60,10 @@ def bound_to_network(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[A
 
 
 def test_every_page_asks_for_the_password_when_bound_to_the_network(bound_to_network: Any) -> None:
-    for page in ["app.py", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "pages").glob("*.py"))]:
-        at = bound_to_network(page).run()
+    from qmlapp.registry import KINDS
+
+    for page in ["home", *KINDS, "runs", "sweeps", "compare"]:
+        at = goto(bound_to_network(), page).run()
         assert not at.exception, page
         assert [t.label for t in at.text_input] == ["Password"], page
         assert not at.get("dataframe") and not at.get("plotly_chart"), page
@@ -233,7 +235,7 @@ def test_run_names_render_as_literal_text(app: Any, storage: Any) -> None:
     from markdown_it import MarkdownIt
 
     run = storage.create_run("qnn", {"dataset": "banknote"}, name=EVIL_NAME)
-    app.switch_page("pages/2_Runs.py").run()
+    goto(app, "runs").run()
     app.selectbox(key="runs_select").set_value(run.id).run()
     assert not app.exception
     assert not app.get("imgs") and not app.get("image")

@@ -12,7 +12,7 @@ import cirq
 import numpy as np
 import pytest
 
-from qmlapp.circuits import (
+from qmlapp.kinds.qnn.circuits import (
     QnnCircuit,
     binary_parity_operators,
     build_qnn_circuit,
@@ -25,8 +25,9 @@ from qmlapp.circuits import (
     readout_operators,
     z_per_class_operators,
 )
-from qmlapp.experiments.qnn import ANSATZES, ENCODINGS, ENTANGLEMENTS, QnnSpec
-from qmlapp.noise import NoiseModel, add_gate_noise, fold_readout_error, has_channels
+from qmlapp.kinds.qnn.noise import NoiseModel, add_gate_noise, fold_readout_error
+from qmlapp.kinds.qnn.spec import ANSATZES, ENCODINGS, ENTANGLEMENTS, QnnSpec
+from qmlapp.simulators import has_channels
 
 
 def make(**kw: object) -> SimpleNamespace:
@@ -246,7 +247,7 @@ def test_builds_from_a_real_spec() -> None:
 
 
 def test_light_imports_do_not_pull_tensorflow() -> None:
-    code = ("import sys, qmlapp.experiments.qnn, qmlapp.circuits, qmlapp.simulators; "
+    code = ("import sys, qmlapp.kinds.qnn.spec, qmlapp.kinds.qnn.circuits, qmlapp.simulators; "
             "heavy = {'tensorflow', 'tensorflow_quantum'}; "
             "sys.exit(1 if any(m.split('.')[0] in heavy for m in sys.modules) else 0)")
     root = Path(__file__).resolve().parents[1]

@@ -26,7 +26,7 @@ from helpers import (
 
 from db import CANCELLED, QUEUED, SUCCEEDED, Storage
 from qmlapp import services
-from qmlapp.experiments.qnn import QnnSpec
+from qmlapp.kinds.qnn.spec import QnnSpec
 
 pytestmark = pytest.mark.db  # every test here talks to a database (kept by `make test-pg`)
 

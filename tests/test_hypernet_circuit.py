@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import qsimcirq
 
-from qmlapp.hypernet.circuit import P1_PER_NOISE, P2_PER_NOISE, HypernetCircuit
+from qmlapp.kinds.hypernet.circuit import P1_PER_NOISE, P2_PER_NOISE, HypernetCircuit
 
 CONFIGS = [(ansatz, n, d) for ansatz in ("brickwork", "product") for n in (1, 2, 3, 4, 5, 6, 7) for d in (1, 2, 3, 4)]
 

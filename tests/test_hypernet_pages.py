@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from helpers import goto
 from streamlit.testing.v1 import AppTest
 
 from db import Storage
@@ -11,7 +12,7 @@ from qmlapp import services
 from qmlapp.config import Settings
 from qmlapp.worker import Worker
 
-PAGE = "pages/5_Hypernetworks.py"
+PAGE = "hypernet"
 TINY = {"problem": "custom", "custom_dataset": "gaussian2d", "custom_hidden": 1, "n_points": 300, "depth": 2,
         "study_depths": [1], "restarts": 2, "max_iterations": 40, "eval_samples": 100, "seed": 2}
 
@@ -25,7 +26,7 @@ def _run_button(at: AppTest, text: str) -> Any:
 
 
 def test_page_shows_the_layout_and_states_the_depth_convention(app: AppTest, storage: Storage) -> None:
-    app.switch_page(PAGE).run()
+    goto(app, PAGE).run()
     _no_exceptions(app)
     assert any("One manuscript layer = two sub-layers" in i.value for i in app.info)
     assert any("18 bits = 18 qubits" in m.value for m in app.markdown)
@@ -41,7 +42,7 @@ def test_page_shows_the_layout_and_states_the_depth_convention(app: AppTest, sto
 
 
 def test_too_many_bits_names_the_field_and_queues_nothing(app: AppTest, storage: Storage) -> None:
-    app.switch_page(PAGE).run()
+    goto(app, PAGE).run()
     app.selectbox(key="hn_problem").set_value("custom").run()
     app.selectbox(key="hn_custom_dataset").set_value("mnist01").run()
     app.number_input(key="hn_custom_hidden").set_value(3).run()
@@ -53,7 +54,7 @@ def test_too_many_bits_names_the_field_and_queues_nothing(app: AppTest, storage:
 
 
 def test_depth_study_button_queues_every_depth(app: AppTest, storage: Storage) -> None:
-    app.switch_page(PAGE).run()
+    goto(app, PAGE).run()
     _run_button(app, "Run depth study").click().run()
     _no_exceptions(app)
     (run,) = storage.list_runs()
@@ -65,7 +66,7 @@ def test_finished_run_shows_success_landscape_and_networks(app: AppTest, storage
                                                            settings: Settings) -> None:
     run = services.submit_run(storage, "hypernet", TINY)
     assert Worker(settings, storage).run_once() == "succeeded", storage.get_run(run.id).error
-    app.switch_page("pages/2_Runs.py").run()
+    goto(app, "runs").run()
     _no_exceptions(app)
     headline = app.dataframe[0].value["result"][0]
     assert headline.startswith("success ") and "(simulated)" in headline and "(computed)" in headline
@@ -92,7 +93,7 @@ def test_mnist_run_shows_the_weight_image_and_test_accuracy(app: AppTest, storag
     run = services.submit_run(storage, "hypernet", {"problem": "mnist01", "depth": 2, "restarts": 1,
                                                     "max_iterations": 20, "eval_samples": 100})
     assert Worker(settings, storage).run_once() == "succeeded", storage.get_run(run.id).error
-    app.switch_page("pages/2_Runs.py").run()
+    goto(app, "runs").run()
     _no_exceptions(app)
     joined = " ".join(c.proto.spec for c in app.get("plotly_chart"))
     assert "Input weights of" in joined and "4\\u00d74 image" in joined  # × is JSON-escaped in the spec

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qmlapp.hypernet import landscape as L
-from qmlapp.hypernet import problems as P
-from qmlapp.hypernet.layouts import BitField, BitLayout, all_bits, bits_to_index, index_to_bits, make_layout
+from qmlapp.kinds.hypernet import landscape as L
+from qmlapp.kinds.hypernet import problems as P
+from qmlapp.kinds.hypernet.layouts import BitField, BitLayout, all_bits, bits_to_index, index_to_bits, make_layout
 
 CUSTOM = {
     "g_h1": dict(dataset="gaussian2d", hidden=1),
@@ -330,7 +330,7 @@ def test_web_process_imports_stay_light() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, qmlapp.hypernet.problems, qmlapp.hypernet.landscape; "
+    code = ("import sys, qmlapp.kinds.hypernet.problems, qmlapp.kinds.hypernet.landscape; "
             "print(sorted(m for m in ('tensorflow', 'cirq', 'streamlit') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[1])

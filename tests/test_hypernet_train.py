@@ -11,10 +11,10 @@ import pytest
 from helpers import run_cli
 
 from qmlapp.context import LocalContext, RunCancelled
-from qmlapp.experiments.hypernet import HypernetSpec
-from qmlapp.experiments.hypernet_train import run, wilson_interval
-from qmlapp.hypernet.layouts import as_bits, bits_to_index
-from qmlapp.hypernet.problems import load_problem_data, network_cost
+from qmlapp.kinds.hypernet.layouts import as_bits, bits_to_index
+from qmlapp.kinds.hypernet.problems import load_problem_data, network_cost
+from qmlapp.kinds.hypernet.run import run, wilson_interval
+from qmlapp.kinds.hypernet.spec import HypernetSpec
 from qmlapp.registry import get_kind
 from qmlapp.specs import SpecError
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from helpers import TINY_QNN
+from helpers import TINY_QNN, goto
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from streamlit.testing.v1 import AppTest
@@ -103,7 +103,7 @@ def _button(at: AppTest, text: str) -> Any:
 @pytest.mark.parametrize("button", ["Run", "Run depth study"])
 def test_infinite_depth_in_the_depth_study_field_names_the_field(app: AppTest, storage: Storage,
                                                                  button: str) -> None:
-    app.switch_page("pages/5_Hypernetworks.py").run()
+    goto(app, "hypernet").run()
     app.text_input(key="hn_study_depths").set_value("1, 2, inf")
     _button(app, button).click().run()
     _no_exceptions(app)
@@ -120,7 +120,7 @@ def test_infinite_depth_in_the_depth_study_field_names_the_field(app: AppTest, s
     pytest.param("2, " + "9" * 400, "in [1, 12]", id="400 digits"),
 ])
 def test_hostile_depth_study_text_names_the_field(app: AppTest, storage: Storage, text: str, shown: str) -> None:
-    app.switch_page("pages/5_Hypernetworks.py").run()
+    goto(app, "hypernet").run()
     app.text_input(key="hn_study_depths").set_value(text)
     _button(app, "Run").click().run()
     _no_exceptions(app)
@@ -135,7 +135,7 @@ def test_hostile_depth_study_text_names_the_field(app: AppTest, storage: Storage
 ])
 def test_bad_run_name_in_a_form_names_the_field(app: AppTest, storage: Storage, name: str, shown: str) -> None:
     # (A lone surrogate cannot arrive from a page: widget values travel as protobuf UTF-8.)
-    app.switch_page("pages/1_QNN.py").run()
+    goto(app, "qnn").run()
     app.text_input(key="qnn_name").set_value(name)
     app.button[0].click().run()
     _no_exceptions(app)

@@ -9,9 +9,9 @@ import math
 import numpy as np
 import pytest
 
-from qmlapp.plots import qnetwork as qp
-from qmlapp.qnetwork import accounting as acc
-from qmlapp.qnetwork.data import QnetData, load_qnet_data, pad_features, random_inputs
+from qmlapp.kinds.qnetwork import accounting as acc
+from qmlapp.kinds.qnetwork import plots as qp
+from qmlapp.kinds.qnetwork.data import QnetData, load_qnet_data, pad_features, random_inputs
 
 K_005 = math.ceil(2 * math.log(2 / 0.05) / 0.05**2)
 
@@ -30,7 +30,7 @@ def test_register_and_hoeffding() -> None:
 
 
 def test_spec_copies_agree() -> None:
-    from qmlapp.experiments.qnetwork import QnetworkSpec
+    from qmlapp.kinds.qnetwork.spec import QnetworkSpec
 
     for eps, delta in ((0.05, 0.05), (0.013, 0.2), (0.3, 0.001)):
         spec = QnetworkSpec(epsilon=eps, delta=delta)

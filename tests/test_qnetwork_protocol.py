@@ -1,4 +1,4 @@
-"""The two-party quantum-network protocol (qmlapp.qnetwork): exactness, communication counts, shot noise,
+"""The two-party quantum-network protocol (qmlapp.kinds.qnetwork): exactness, communication counts, shot noise,
 the TFQ training path and expressivity. Small registers, except one real 16-qubit protocol run."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import qmlapp  # noqa: F401  (selects legacy Keras before TensorFlow loads)
-from qmlapp.qnetwork import protocol as pr
-from qmlapp.qnetwork.model import SplitModel
+from qmlapp.kinds.qnetwork import protocol as pr
+from qmlapp.kinds.qnetwork.model import SplitModel
 
 CASES = [
     # n_features, layers, P, ansatz, data_layers, observable
@@ -129,7 +129,7 @@ def test_encoding_tree_prepares_signed_amplitudes() -> None:
 
 @pytest.mark.parametrize("ansatz", ["hardware_efficient", "zz_two_local"])
 def test_tfq_path_matches_protocol_and_exact_gradient(ansatz: str) -> None:
-    from qmlapp.qnetwork.train import tfq_value_and_grad
+    from qmlapp.kinds.qnetwork.train import tfq_value_and_grad
 
     model = SplitModel(8, 2, 7, ansatz, True, 2.0, "zz01", seed=1)
     rng = np.random.default_rng(5)
@@ -179,7 +179,7 @@ def test_fourier_degree_needs_data_layers() -> None:
 
 
 def test_teacher_labels_balanced_and_exact_predict() -> None:
-    from qmlapp.qnetwork.train import predict, teacher_labels
+    from qmlapp.kinds.qnetwork.train import predict, teacher_labels
 
     model = SplitModel(8, 2, 6, data_layers=False)
     x = np.random.default_rng(0).standard_normal((200, 8))
@@ -194,7 +194,7 @@ def test_teacher_labels_balanced_and_exact_predict() -> None:
 
 def test_training_on_digits_lowers_loss_and_beats_chance() -> None:
     from qmlapp.datasets import load_dataset
-    from qmlapp.qnetwork.train import train_split_model
+    from qmlapp.kinds.qnetwork.train import train_split_model
 
     data = load_dataset("digits")
     keep = data.y < 2

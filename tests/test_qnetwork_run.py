@@ -7,15 +7,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import run_cli
+from helpers import goto, run_cli
 from streamlit.testing.v1 import AppTest
 
 from db import Storage
 from qmlapp import services
 from qmlapp.config import Settings
 from qmlapp.context import LocalContext, RunCancelled
-from qmlapp.experiments.qnetwork import QnetworkSpec
-from qmlapp.experiments.qnetwork_train import run
+from qmlapp.kinds.qnetwork.run import run
+from qmlapp.kinds.qnetwork.spec import QnetworkSpec
 from qmlapp.registry import get_kind
 from qmlapp.specs import SpecError
 from qmlapp.worker import Worker
@@ -106,7 +106,7 @@ def test_cli_submit_wait_json(db_url: str, tmp_path: Path) -> None:
 
 def test_page_queues_the_default_and_shows_a_finished_run(app: AppTest, storage: Storage,
                                                           settings: Settings) -> None:
-    app.switch_page("pages/6_Quantum_network.py").run()
+    goto(app, "qnetwork").run()
     assert not app.exception, [e.value for e in app.exception]
     app.number_input(key="qn_n_features").set_value(100)
     app.selectbox(key="qn_dataset").set_value("digits")
@@ -115,7 +115,7 @@ def test_page_queues_the_default_and_shows_a_finished_run(app: AppTest, storage:
     assert storage.list_runs() == []
     run_rec = services.submit_run(storage, "qnetwork", {**SMALL, "n_features": 64})
     assert Worker(settings, storage).run_once() == "succeeded", storage.get_run(run_rec.id).error
-    app.switch_page("pages/2_Runs.py").run()
+    goto(app, "runs").run()
     assert not app.exception, [e.value for e in app.exception]
     joined = " ".join(c.proto.spec for c in app.get("plotly_chart"))
     for needle in ("cost per inference", "linear classifier", "vs parameters per unitary", "copies", "Holevo"):

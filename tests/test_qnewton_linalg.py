@@ -1,4 +1,4 @@
-"""Q-Newton linear algebra, cost model, scheduler (qmlapp.qnewton.linalg) and HHL on qsim (qmlapp.qnewton.hhl)."""
+"""Q-Newton linear algebra, cost model, scheduler (``linalg``) and HHL on qsim (``hhl``) of ``qmlapp.kinds.qnewton``."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from qmlapp.context import json_safe
-from qmlapp.qnewton import linalg as la
-from qmlapp.qnewton.hhl import hessian_like_matrix, hhl_solve, hhl_sweep
+from qmlapp.kinds.qnewton import linalg as la
+from qmlapp.kinds.qnewton.hhl import hessian_like_matrix, hhl_solve, hhl_sweep
 
 COMMON = {"qlsa_epsilon": 1e-2, "gates_per_query": 0, "kappa_threshold": 1e4, "count_readout": False}
 

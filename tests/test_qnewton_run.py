@@ -8,15 +8,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import run_cli
+from helpers import goto, run_cli
 from streamlit.testing.v1 import AppTest
 
 from db import Storage
 from qmlapp import services
 from qmlapp.config import Settings
 from qmlapp.context import LocalContext, RunCancelled
-from qmlapp.experiments.qnewton import QnewtonSpec
-from qmlapp.experiments.qnewton_train import run
+from qmlapp.kinds.qnewton.run import run
+from qmlapp.kinds.qnewton.spec import QnewtonSpec
 from qmlapp.registry import get_kind
 from qmlapp.specs import SpecError
 from qmlapp.worker import Worker
@@ -104,7 +104,7 @@ def test_cli_submit_wait_json(db_url: str, tmp_path: Path) -> None:
 
 
 def test_page_validates_and_shows_a_finished_run(app: AppTest, storage: Storage, settings: Settings) -> None:
-    app.switch_page("pages/7_Q-Newton.py").run()
+    goto(app, "qnewton").run()
     assert not app.exception, [e.value for e in app.exception]
     app.number_input(key="qnw_gate_time_s").set_value(1e-3)
     app.button[0].click().run()
@@ -112,7 +112,7 @@ def test_page_validates_and_shows_a_finished_run(app: AppTest, storage: Storage,
     assert storage.list_runs() == []
     rec = services.submit_run(storage, "qnewton", {**SMALL, "epochs": 1})
     assert Worker(settings, storage).run_once() == "succeeded", storage.get_run(rec.id).error
-    app.switch_page("pages/2_Runs.py").run()
+    goto(app, "runs").run()
     assert not app.exception, [e.value for e in app.exception]
     joined = " ".join(c.proto.spec for c in app.get("plotly_chart"))
     for needle in ("Condition number", "choice per solve", "same initial weights", "gate time", "HHL"):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from qmlapp.context import RunCancelled
-from qmlapp.qnewton.training import (
+from qmlapp.kinds.qnewton.training import (
     DELTA_CLIP,
     LAYERS,
     _compiled,

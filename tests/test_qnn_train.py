@@ -10,10 +10,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from qmlapp.circuits import build_qnn_circuit, pauli_two_design_axes
 from qmlapp.context import LocalContext, RunCancelled
-from qmlapp.experiments.qnn import INITS, QnnSpec
-from qmlapp.experiments.qnn_train import (
+from qmlapp.kinds.qnn.circuits import build_qnn_circuit, pauli_two_design_axes
+from qmlapp.kinds.qnn.run import (
     LossConvention,
     QnnModel,
     initial_weights,
@@ -24,6 +23,7 @@ from qmlapp.experiments.qnn_train import (
     score,
     spsa_minimize,
 )
+from qmlapp.kinds.qnn.spec import INITS, QnnSpec
 from qmlapp.registry import get_kind, parse_spec
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -237,7 +237,7 @@ def test_banknote_learns_with_mod_k_readout() -> None:
 
 
 def test_train_step_loss_equals_evaluation_loss() -> None:
-    from qmlapp.circuits import build_qnn_circuit
+    from qmlapp.kinds.qnn.circuits import build_qnn_circuit
     from qmlapp.simulators import TfqBackend
 
     spec = QnnSpec(readout="mod_k")

@@ -10,8 +10,8 @@ import pytest
 
 from db import SUCCEEDED, Storage
 from qmlapp import services, sweeps
-from qmlapp.experiments.qnetwork import QnetworkSpec
-from qmlapp.experiments.qnn import QnnSpec
+from qmlapp.kinds.qnetwork.spec import QnetworkSpec
+from qmlapp.kinds.qnn.spec import QnnSpec
 from qmlapp.resources import GIB, check_memory, fits_with_running, memory_fits, memory_limit_bytes, physical_memory
 from qmlapp.specs import SpecError
 

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import sympy
 
-from qmlapp.circuits import QnnCircuit, build_qnn_circuit
-from qmlapp.experiments.qnn import ANSATZES, ENCODINGS, ENTANGLEMENTS, ENTANGLERS, READOUTS
-from qmlapp.noise import NoiseModel, add_gate_noise, fold_readout_error
+from qmlapp.kinds.qnn.circuits import QnnCircuit, build_qnn_circuit
+from qmlapp.kinds.qnn.noise import NoiseModel, add_gate_noise, fold_readout_error
+from qmlapp.kinds.qnn.spec import ANSATZES, ENCODINGS, ENTANGLEMENTS, ENTANGLERS, READOUTS
 from qmlapp.simulators import CirqReference, DensityMatrixBackend, TfqBackend
 
 

@@ -9,15 +9,15 @@ from typing import Any
 
 import numpy as np
 import pytest
-from helpers import run_cli
+from helpers import goto, run_cli
 from streamlit.testing.v1 import AppTest
 
 from db import Storage
 from qmlapp import services
 from qmlapp.config import Settings
 from qmlapp.context import LocalContext, RunCancelled
-from qmlapp.experiments.sparse_qgd import SparseQgdSpec
-from qmlapp.experiments.sparse_qgd_train import history_kappa_from_eigs, r_number, run
+from qmlapp.kinds.sparse_qgd.run import history_kappa_from_eigs, r_number, run
+from qmlapp.kinds.sparse_qgd.spec import SparseQgdSpec
 from qmlapp.registry import get_kind
 from qmlapp.specs import SpecError
 from qmlapp.worker import Worker
@@ -52,7 +52,7 @@ def test_history_kappa_bounded_when_contracting_and_growing_when_marginal(
     marginal = [p["kappa"] for p in result["kappa_vs_T"]["reference: marginal, μ = 1 (computed)"]]
     assert contracting[-1] < 10 and marginal[-1] > 20 * marginal[0]  # T: 1 → 200
     # the block-diagonal shortcut equals κ of the full history matrix for a small symmetric H
-    from qmlapp.sparseqgd.carleman import history_kappa
+    from qmlapp.kinds.sparse_qgd.carleman import history_kappa
 
     rng = np.random.default_rng(0)
     q, _ = np.linalg.qr(rng.normal(size=(4, 4)))
@@ -109,7 +109,7 @@ def test_cli_submit_wait_json(db_url: str, tmp_path: Path) -> None:
 
 
 def test_page_validates_and_shows_a_finished_run(app: AppTest, storage: Storage, settings: Settings) -> None:
-    app.switch_page("pages/8_Sparse_quantum_GD.py").run()
+    goto(app, "sparse_qgd").run()
     assert not app.exception, [e.value for e in app.exception]
     app.number_input(key="sq_prune_ratio").set_value(1.5)
     app.button[0].click().run()
@@ -117,7 +117,7 @@ def test_page_validates_and_shows_a_finished_run(app: AppTest, storage: Storage,
     assert storage.list_runs() == []
     rec = services.submit_run(storage, "sparse_qgd", {**SMALL, "dense_epochs": 1, "sparse_epochs": 1})
     assert Worker(settings, storage).run_once() == "succeeded", storage.get_run(rec.id).error
-    app.switch_page("pages/2_Runs.py").run()
+    goto(app, "runs").run()
     assert not app.exception, [e.value for e in app.exception]
     joined = " ".join(c.proto.spec for c in app.get("plotly_chart"))
     for needle in ("Hessian spectrum over training", "history system", "favourable", "parameter count"):

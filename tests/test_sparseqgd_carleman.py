@@ -1,4 +1,4 @@
-"""Carleman linearisation, history system, HHL embedding, tiny HHL solve and cost model of ``qmlapp.sparseqgd``."""
+"""Carleman linearisation, history system, HHL embedding, tiny HHL solve and cost model of the sparse_qgd kind."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from qmlapp.sparseqgd import carleman as cm
-from qmlapp.sparseqgd import cost
+from qmlapp.kinds.sparse_qgd import carleman as cm
+from qmlapp.kinds.sparse_qgd import cost
 
 
 def test_from_hessian_and_carleman_blocks():
@@ -131,7 +131,7 @@ def test_dilation_and_padding():
 
 
 def test_small_solve_simulated_and_emulated():
-    from qmlapp.sparseqgd.small_solve import solve_history_hhl, tiny_history_system
+    from qmlapp.kinds.sparse_qgd.small_solve import solve_history_hhl, tiny_history_system
 
     L, rhs = tiny_history_system(n=1, order=2, T=2)  # 6×6 → dilation 12 → padded 16 (4 system qubits)
     res = solve_history_hhl(L, rhs, clock_qubits=6, method="signed")

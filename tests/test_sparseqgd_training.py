@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from qmlapp.sparseqgd.training import (
+from qmlapp.kinds.sparse_qgd.training import (
     architecture,
     evaluate,
     hessian_spectrum,
@@ -111,7 +111,7 @@ def test_restricted_hessian_is_the_submatrix_of_the_full_one(data: Any) -> None:
     assert H.shape == (mask.sum(),) * 2 and H_full.shape == (arch.n_params,) * 2
     np.testing.assert_allclose(H, H_full[np.ix_(mask, mask)], atol=1e-13)
     # finite-difference check of one column of the full Hessian
-    from qmlapp.sparseqgd.training import loss_and_gradient
+    from qmlapp.kinds.sparse_qgd.training import loss_and_gradient
 
     e = np.zeros(arch.n_params)
     j = int(np.flatnonzero(mask)[7])

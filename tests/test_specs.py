@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from qmlapp.experiments.qnn import HERBST_BUDGETS, MAX_QUBITS, NOISE_EXACT_MAX_QUBITS, QnnSpec
+from qmlapp.kinds.qnn.spec import HERBST_BUDGETS, MAX_QUBITS, NOISE_EXACT_MAX_QUBITS, QnnSpec
 from qmlapp.registry import KINDS, get_kind, parse_spec
 from qmlapp.specs import Spec, SpecError
 
@@ -254,7 +254,7 @@ def test_registry_entries_are_consistent() -> None:
         assert issubclass(kind.spec_class, Spec)
         assert kind.summary_keys and kind.title and kind.description
         module, func = kind.runner.split(":")
-        assert module.startswith("qmlapp.experiments.") and func
+        assert module.startswith(f"qmlapp.kinds.{name}.") and func
         for fname, (_, p) in kind.spec_class.params().items():
             assert p.help, f"{name}.{fname} has no help text"
 

@@ -18,6 +18,7 @@ from typing import Any
 import optuna
 import pytest
 import sqlalchemy as sa
+from helpers import goto
 from sqlalchemy.orm import Session
 
 from db import SUCCEEDED, Storage
@@ -222,7 +223,7 @@ def test_cli_refuses_a_huge_grid_without_storing(cli: Any, tmp_path: Path, stora
 def test_sweeps_page_shows_a_sweep_whose_definition_no_longer_validates(app: Any, storage: Storage) -> None:
     sweep = storage.create_sweep("qnn", HUGE_GRID, name="stored by an older version")
     sweeps.advance_all(storage)
-    app.switch_page("pages/3_Sweeps.py").run()
+    goto(app, "sweeps").run()
     assert not app.exception, [e.value for e in app.exception]
     assert any("space.epochs" in e.value for e in app.error)
     app.button(key=f"sweep_delete_{sweep.id}").click().run()

@@ -19,7 +19,6 @@ from qmlapp.analysis.recommend import NEGLIGIBLE_SHARE, recommendation
 from qmlapp.analysis.space import Categorical, Dimension, Range, SearchSpace, infer_space, to_optuna_distributions
 from qmlapp.analysis.trials import (
     MIN_TRIALS,
-    OBJECTIVES,
     AnalysisError,
     Direction,
     Objective,
@@ -31,7 +30,7 @@ from qmlapp.analysis.trials import (
 )
 
 __all__ = [
-    "METHODS", "MIN_TRIALS", "NEGLIGIBLE_SHARE", "OBJECTIVES", "AnalysisError", "Binning", "Categorical",
+    "METHODS", "MIN_TRIALS", "NEGLIGIBLE_SHARE", "AnalysisError", "Binning", "Categorical",
     "ConfigGroup", "Dimension", "Direction", "ImportanceResult", "MarginalInfo", "Method", "Objective", "Range",
     "SearchSpace", "Trial", "Usable", "best_configurations", "binning", "config_groups", "importance",
     "infer_space", "marginal_effects", "objective_info", "recommendation", "repeat_noise", "to_optuna_distributions",

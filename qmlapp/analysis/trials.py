@@ -6,11 +6,15 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from qmlapp.analysis.space import Categorical, SearchSpace, as_scalar, is_number
+from qmlapp.kinds.base import Direction, Objective
+from qmlapp.registry import objective_info
 
-Direction = Literal["maximize", "minimize"]
+__all__ = ["MIN_TRIALS", "AnalysisError", "Direction", "Objective", "Trial", "Usable", "objective_info",
+           "trials_from_runs", "usable_trials"]
+
 MIN_TRIALS = 3  # below this neither a forest nor a top-quantile split says anything
 
 
@@ -32,48 +36,6 @@ class Trial:
     @property
     def display_label(self) -> str:
         return self.label or (f"run {self.run_id}" if self.run_id is not None else "trial")
-
-
-class Objective(NamedTuple):
-    name: str
-    label: str  # axis text without unit
-    unit: str
-    direction: Direction
-    provenance: str  # simulated / computed / estimated (DESIGN honesty rule)
-
-    @property
-    def title(self) -> str:
-        return f"{self.label} ({self.unit})" if self.unit else self.label
-
-
-OBJECTIVES: dict[str, Objective] = {
-    "val_accuracy": Objective("val_accuracy", "validation accuracy", "fraction correct", "maximize", "simulated"),
-    "val_f1": Objective("val_f1", "validation F1, weighted", "0–1", "maximize", "simulated"),
-    "val_loss": Objective("val_loss", "validation loss", "cross-entropy, nats", "minimize", "simulated"),
-    "success_probability": Objective("success_probability", "share of restarts reaching the optimum", "0–1",
-                                     "maximize", "simulated"),
-    "born_mass_optimal": Objective("born_mass_optimal", "Born mass on the optimal set", "probability", "maximize",
-                                   "simulated"),
-    "advantage_ratio": Objective("advantage_ratio", "classical bits ÷ qubits communicated", "ratio", "maximize",
-                                 "computed"),
-    "loss_exact": Objective("loss_exact", "model output / loss", "exact", "minimize", "simulated"),
-    "final_accuracy": Objective("final_accuracy", "test accuracy", "fraction correct", "maximize", "computed"),
-    "final_loss": Objective("final_loss", "test loss", "cross-entropy, nats", "minimize", "computed"),
-    "speedup_vs_sgd": Objective("speedup_vs_sgd", "time speed-up vs SGD", "ratio", "maximize", "estimated"),
-    "estimated_speedup_at_target": Objective("estimated_speedup_at_target", "estimated speed-up at the target size",
-                                             "ratio", "maximize", "estimated"),
-    "final_test_accuracy": Objective("final_test_accuracy", "test accuracy", "fraction correct", "maximize",
-                                     "computed"),
-    "best_loss": Objective("best_loss", "loss of the best network found", "training loss", "minimize", "computed"),
-}
-
-
-def objective_info(name: str) -> Objective:
-    """Labels of a known objective; other metric names get a neutral label and no provenance claim."""
-    if name in OBJECTIVES:
-        return OBJECTIVES[name]
-    direction: Direction = "minimize" if name.endswith(("loss", "error", "time_s")) else "maximize"
-    return Objective(name, name.replace("_", " "), "", direction, "")
 
 
 def check_direction(direction: str) -> Direction:

@@ -4,12 +4,9 @@ Tests check the info; pages call ``st.plotly_chart`` on the figure. No Streamlit
 """
 
 from qmlapp.plots.runs import (
-    ConfusionInfo,
     CurvesInfo,
     compare_curves_info,
-    confusion_info,
     learning_curves_info,
-    plot_confusion_matrix,
     plot_curves,
 )
 from qmlapp.plots.study import (
@@ -42,8 +39,7 @@ from qmlapp.plots.study import (
 )
 
 __all__ = [
-    "ConfusionInfo", "CurvesInfo", "compare_curves_info", "confusion_info", "learning_curves_info",
-    "plot_confusion_matrix", "plot_curves",
+    "CurvesInfo", "compare_curves_info", "learning_curves_info", "plot_curves",
 ]
 __all__ += [
     "BestConfigsInfo", "ContourInfo", "ImportanceInfo", "MarginalEffectInfo", "ParallelAxis", "ParallelCoordinatesInfo",

@@ -88,7 +88,7 @@ def render_sweep_analysis(storage: Storage, spec: sweeps.SweepSpec, rows: Sequen
 
 def render_selection_analysis(storage: Storage, runs: Sequence[Any], *, key: str) -> None:
     """Importance and effects over hand-picked runs: the space is what differs between them."""
-    objective = st.selectbox("objective", list(sweeps.OBJECTIVES), key=f"{key}_objective")
+    objective = st.selectbox("objective", list(get_kind(runs[0].kind).objective_names), key=f"{key}_objective")
     series = storage.get_metric_series([r.id for r in runs], "val_accuracy")
     curves = {run_id: {"val_accuracy": s} for run_id, s in series.items()}
     trials = analysis.trials_from_runs(runs, objective, curves)

@@ -15,6 +15,22 @@ from qmlapp.plots import learning_curves_info, plot_curves
 from qmlapp.registry import KINDS
 from qmlapp.ui.auth import guarded
 
+_PAGES: dict[str, Any] = {}
+
+
+def register_pages(pages: dict[str, Any]) -> None:
+    """The menu's pages by name (set by the navigation on every script run), for :func:`page_link`."""
+    _PAGES.clear()
+    _PAGES.update(pages)
+
+
+def page_link(name: str, *, label: str, icon: str | None = None) -> None:
+    """A link to a page by name ("runs", "sweeps", "compare", "home" or a kind's name)."""
+    page = _PAGES.get(name)
+    if page is not None:
+        st.page_link(page, label=label, icon=icon)
+
+
 STATUS_ICON = {"queued": "⏳", "running": "▶️", "succeeded": "✅", "failed": "❌", "cancelled": "⏹️"}
 LIVE_REFRESH_S = 2.0
 

@@ -13,16 +13,6 @@ from qmlapp.registry import get_kind
 from qmlapp.specs import Param, SpecError
 from qmlapp.ui.common import get_storage, md_text
 
-QNN_GROUPS = (
-    ("Data", ("dataset", "reduction", "n_qubits", "scaling", "input_activation", "validation_fraction",
-              "test_fraction")),
-    ("Circuit", ("encoding", "feature_map_entanglement", "ansatz", "entanglement", "entangler",
-                 "reduced_rotations", "depth", "readout")),
-    ("Training", ("optimizer", "learning_rate", "epochs", "budget_preset", "batch_size", "init", "init_constant",
-                  "init_mode", "loss_log_base", "loss_reduction", "seed")),
-    ("Noise and shots", ("shots", "noise_1q", "noise_2q", "amplitude_damping", "readout_error")),
-)
-
 
 def _widget(name: str, default: Any, p: Param, key: str) -> Any:
     label = p.label or name.replace("_", " ")
@@ -44,11 +34,13 @@ def _widget(name: str, default: Any, p: Param, key: str) -> Any:
     return st.text_input(label, value=str(default), key=key, help=help_text)
 
 
-def spec_widgets(kind: str, groups: Sequence[tuple[str, Sequence[str]]], *, key: str,
+def spec_widgets(kind: str, groups: Sequence[tuple[str, Sequence[str]]] | None = None, *, key: str,
                  defaults: Mapping[str, Any] | None = None, rest: bool = True) -> dict[str, Any]:
-    """Widgets for the spec fields, in titled column groups; returns the raw values (unvalidated).
-    Fields not named in ``groups`` get an "Other" group unless ``rest`` is false."""
+    """Widgets for the spec fields, in titled column groups (the kind's ``form_groups`` by default); returns
+    the raw values (unvalidated). Fields not named in ``groups`` get an "Other" group unless ``rest`` is false."""
     params = get_kind(kind).spec_class.params()
+    if groups is None:
+        groups = get_kind(kind).form_groups
     listed = [f for _, fields in groups for f in fields]
     missing = [f for f in params if f not in listed]
     if missing and rest:
@@ -63,21 +55,6 @@ def spec_widgets(kind: str, groups: Sequence[tuple[str, Sequence[str]]], *, key:
                 default = (defaults or {}).get(name, f.default)
                 values[name] = _widget(name, default, p, key=f"{key}_{name}")
     return values
-
-
-def spec_form(kind: str, groups: Sequence[tuple[str, Sequence[str]]], *, key: str,
-              notes: Mapping[str, str] | None = None) -> RunRecord | None:
-    """Render the kind's form in titled column groups; on submit validate, queue and return the run."""
-    with st.form(key=f"{key}_form"):
-        values = spec_widgets(kind, groups, key=key)
-        if notes:
-            for text in notes.values():
-                st.caption(text)
-        run_name = st.text_input("run name (optional)", key=f"{key}_name")
-        submitted = st.form_submit_button("Run", type="primary")
-    if not submitted:
-        return None
-    return submit_values(kind, values, run_name, key=key, announce=False)
 
 
 def submit_values(kind: str, values: Mapping[str, Any], run_name: str, *, key: str,
@@ -109,12 +86,13 @@ def _label_note(kind: str, field_name: str) -> str:
     return f" (the “{label}” field)" if label else ""
 
 
-def kind_form(kind: str, groups: Sequence[tuple[str, Sequence[str]]], *, key: str) -> None:
+def kind_form(kind: str, groups: Sequence[tuple[str, Sequence[str]]] | None = None, *, key: str,
+              rest: bool = False) -> None:
     """A kind's whole form section: the fields in column groups, *Run*, and the queued run shown live below."""
     from qmlapp.ui.run_view import show_last_run  # run_view imports kind views, which import this module
 
     with st.form(f"{key}_form"):
-        values = spec_widgets(kind, groups, key=key, rest=False)
+        values = spec_widgets(kind, groups, key=key, rest=rest)
         run_name = st.text_input("run name (optional)", key=f"{key}_name")
         submitted = st.form_submit_button("Run", type="primary")
     if submitted:

@@ -15,16 +15,13 @@ from qmlapp.ui.common import (
     get_settings,
     get_storage,
     live_fragment,
-    md_text,
+    page_link,
     provenance_caption,
     show_runs_table,
 )
-from qmlapp.ui.forms import QNN_GROUPS, spec_form
-from qmlapp.ui.run_view import render_run, show_last_run
+from qmlapp.ui.run_view import render_run
 
 UTC = timezone.utc  # datetime.UTC needs Python 3.11
-
-RUNS_PAGE = "pages/2_Runs.py"
 
 
 def _workers_status() -> None:
@@ -48,19 +45,12 @@ def home_page() -> None:
     )
     st.subheader("Experiment families")
     for kind in KINDS.values():
-        st.markdown(f"- **{kind.title}** (`{kind.name}`): {kind.description}")
-    st.page_link("pages/1_QNN.py", label="Train a QNN classifier", icon="🧪")
-    st.page_link("pages/5_Hypernetworks.py", label="Search binary neural networks with a quantum hypernetwork",
-                 icon="🧬")
-    st.page_link("pages/6_Quantum_network.py", label="Count the communication of learning over a quantum network",
-                 icon="🛰️")
-    st.page_link("pages/7_Q-Newton.py", label="Schedule Newton training's solves to quantum or classical solvers",
-                 icon="🧮")
-    st.page_link("pages/8_Sparse_quantum_GD.py", label="When does pruned training suit a quantum ODE solver?",
-                 icon="🌿")
-    st.page_link("pages/3_Sweeps.py", label="Run a hyperparameter study (sweep) and see what matters", icon="🧭")
-    st.page_link(RUNS_PAGE, label="Browse runs", icon="📋")
-    st.page_link("pages/4_Compare.py", label="Compare runs side by side", icon="📊")
+        st.markdown(f"- {kind.icon} **{kind.title}** (`{kind.name}`): {kind.description}")
+    for kind in KINDS.values():
+        page_link(kind.name, label=kind.title, icon=kind.icon)
+    page_link("sweeps", label="Run a hyperparameter study (sweep) and see what matters", icon="🧭")
+    page_link("runs", label="Browse runs", icon="📋")
+    page_link("compare", label="Compare runs side by side", icon="📊")
     provenance_caption()
 
     def live() -> None:
@@ -74,20 +64,6 @@ def home_page() -> None:
 
     live_fragment(live, run_every=LIVE_REFRESH_S * 2)()
     st.caption(f"Database: `{redact_url(get_settings().database_url)}`")
-
-
-def qnn_page() -> None:
-    st.title("🧪 QNN classifier")
-    st.markdown(
-        "One configuration of a variational quantum classifier: classical features are reduced to one per "
-        "qubit, encoded into a circuit, processed by a trainable ansatz and read out as class scores. "
-        "Training uses TFQ's qsim ops with adjoint gradients (adam/sgd) or gradient-free optimisers "
-        "(COBYLA, Nelder–Mead, SPSA), where *epochs* counts iterations."
-    )
-    run = spec_form("qnn", QNN_GROUPS, key="qnn")
-    if run is not None:
-        st.success(f"Queued run {run.id}: {md_text(run.name)}")
-    show_last_run("qnn")
 
 
 def _runs_table_fragment(kinds: list[str], statuses: list[str]) -> None:
@@ -113,7 +89,7 @@ def runs_page() -> None:
     names = {r.id: f"{r.id} · {r.name}" for r in runs}  # no status: it would go stale while the view below refreshes
     default = st.session_state.get("runs_open")
     index = ids.index(default) if default in ids else 0
-    st.page_link("pages/4_Compare.py", label="Compare runs side by side", icon="📊")
+    page_link("compare", label="Compare runs side by side", icon="📊")
     a, b, c = st.columns([4, 1, 1], vertical_alignment="bottom")
     run_id = a.selectbox("run", ids, index=index, format_func=names.__getitem__, key="runs_select")
     st.session_state["runs_open"] = run_id

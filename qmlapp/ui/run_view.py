@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import importlib
 import json
 from typing import Any
 
@@ -12,19 +11,13 @@ import streamlit as st
 
 from db import RunRecord, StorageError
 from qmlapp import services
-from qmlapp.plots import confusion_info, learning_curves_info, plot_confusion_matrix, plot_curves
+from qmlapp.plots import learning_curves_info, plot_curves
 from qmlapp.registry import get_kind
 from qmlapp.specs import SpecError
-from qmlapp.ui.common import LIVE_REFRESH_S, STATUS_ICON, get_storage, live_fragment, md_text
+from qmlapp.ui.common import LIVE_REFRESH_S, STATUS_ICON, get_storage, live_fragment, md_text, page_link
 
-# Kind-specific sections of the run view, imported only when such a run is shown.
-KIND_VIEWS = {"hypernet": "qmlapp.ui.hypernet_view", "qnetwork": "qmlapp.ui.qnetwork_view",
-              "qnewton": "qmlapp.ui.qnewton_view", "sparse_qgd": "qmlapp.ui.sparse_qgd_view"}
-
+# Words for result keys no kind declares as an objective (shared by several kinds).
 RESULT_LABELS = {
-    "val_accuracy": "validation accuracy",
-    "val_f1": "validation F1 (weighted)",
-    "test_accuracy": "test accuracy",
     "test_f1": "test F1 (weighted)",
     "test_loss": "test loss (nats)",
     "n_parameters": "trainable parameters",
@@ -51,21 +44,33 @@ def _status_block(run: RunRecord) -> None:
 
 
 def _kind_view(kind: str) -> Any:
-    """The kind's own view module (optional ``curves(run, series)`` and ``results(run, detail)``)."""
-    module = KIND_VIEWS.get(kind)
-    return importlib.import_module(module) if module else None
+    """The kind's own view module (``page()``, optional ``curves(run, series)`` and ``results(run, detail)``)."""
+    try:
+        return get_kind(kind).load_view()
+    except SpecError:  # a run of a kind this version does not know
+        return None
+
+
+def _result_titles(kind: str) -> dict[str, str]:
+    """Result key -> label with unit: the kind's objectives, then its summary keys, then shared words."""
+    try:
+        k = get_kind(kind)
+    except SpecError:
+        return dict(RESULT_LABELS)
+    titles = {o.name: o.title for o in k.objectives}
+    for key in k.summary_keys:
+        unit = k.units.get(key)
+        titles.setdefault(key, RESULT_LABELS.get(key) or key.replace("_", " ") + (f" ({unit})" if unit else ""))
+    for key, title in RESULT_LABELS.items():
+        titles.setdefault(key, title)
+    return titles
 
 
 def _results_block(run: RunRecord) -> None:
     result = run.result or {}
     labels = result.get("labels", {})
     rows = []
-    try:
-        keys = [k for k in get_kind(run.kind).summary_keys if k not in RESULT_LABELS]
-    except SpecError:
-        keys = []
-    titles = {**{k: k.replace("_", " ") for k in keys}, **RESULT_LABELS}
-    for key, title in titles.items():
+    for key, title in _result_titles(run.kind).items():
         if key in result and result[key] is not None:
             value = result[key]
             # One type per column (Arrow): text, with 4 significant digits that keep 8.4e-14 visible.
@@ -74,14 +79,6 @@ def _results_block(run: RunRecord) -> None:
                          "provenance": labels.get(key, "computed")})
     if rows:
         st.dataframe(pd.DataFrame(rows), hide_index=True)
-    if result.get("noisy"):
-        st.caption(f"Noise (simulated): {result.get('noise_model')} — {result.get('noise_simulation')}.")
-    if result.get("init_mode") == "authors":
-        st.caption("Initialisation in the authors' behaviour: the chosen init had no effect and training "
-                   "started from U[0,1), reproducing the bug in the original code.")
-    cm = confusion_info(result)
-    if cm is not None:
-        st.plotly_chart(plot_confusion_matrix(cm), key=f"cm_{run.id}")
 
 
 def _artifacts_block(run_id: int, names: list[str]) -> None:
@@ -162,5 +159,5 @@ def show_last_run(key: str) -> bool:
         return False
     st.divider()
     render_run(int(last))
-    st.page_link("pages/2_Runs.py", label="All runs", icon="📋")
+    page_link("runs", label="All runs", icon="📋")
     return True

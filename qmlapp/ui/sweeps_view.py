@@ -14,7 +14,7 @@ from qmlapp.presets import PRESETS
 from qmlapp.registry import get_kind
 from qmlapp.specs import SpecError
 from qmlapp.ui.common import LIVE_REFRESH_S, confirm_delete, get_storage, live_fragment, md_text
-from qmlapp.ui.forms import QNN_GROUPS, spec_widgets
+from qmlapp.ui.forms import spec_widgets
 
 KEY = "sweep"
 NOT_SEARCHABLE = {"seed"}
@@ -68,13 +68,13 @@ def new_sweep_tab() -> None:
     kind = definition.get("kind", "qnn")
     # Widget keys depend on the preset so that switching presets resets the form.
     with st.expander("Base configuration (fields not swept keep these values)", expanded=preset is None):
-        base = spec_widgets(kind, QNN_GROUPS, key=f"{KEY}_{preset_name}_base", defaults=definition.get("base", {}))
+        base = spec_widgets(kind, key=f"{KEY}_{preset_name}_base", defaults=definition.get("base", {}))
     c = st.columns(5)
     sampler = c[0].selectbox("sampler", sweeps.SAMPLERS, index=sweeps.SAMPLERS.index(definition.get("sampler", "tpe")),
                              key=f"{KEY}_{preset_name}_sampler", help="grid: every combination; random; TPE (Optuna).")
     n_trials = c[1].number_input("trials", value=int(definition.get("n_trials", 20)), step=1,
                                  key=f"{KEY}_{preset_name}_n", help="Budget of configurations (a grid caps it).")
-    objectives = list(sweeps.OBJECTIVES)
+    objectives = list(get_kind(kind).objective_names)
     objective = c[2].selectbox("objective", objectives, index=objectives.index(definition.get("objective",
                                "val_accuracy")), key=f"{KEY}_{preset_name}_obj")
     repeats = c[3].number_input("repeats (seeds)", value=int(definition.get("repeats", 1)), step=1,

@@ -1,1 +1,0 @@
-"""Experiment kinds. Spec modules import no TensorFlow; ``*_train`` / runner modules do."""
