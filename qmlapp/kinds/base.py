@@ -64,6 +64,7 @@ class ExperimentKind:
     form_groups: FormGroups  # titled columns of spec fields on the kind's form
     example: Mapping[str, Any]  # a tiny valid spec (a few seconds on 2 cores) for tests, soak and docs
     run_name: Callable[[Any], str]  # default run name from the spec, so runs can be told apart
+    curve_provenance: Provenance = "simulated"  # where the per-step curves come from (classical training: computed)
     headline: str = ""  # str.format template over the result: the run's one-line result in tables
     units: Mapping[str, str] = field(default_factory=dict)  # unit of result keys not covered by objectives
 

@@ -1,4 +1,4 @@
-"""Run-level plots: learning curves, confusion matrix, and curve overlays across runs."""
+"""Run-level plots: learning curves of one run, and curve overlays across runs (the Compare page)."""
 
 from __future__ import annotations
 
@@ -42,12 +42,84 @@ def learning_curves_info(series: Series, *, title: str = "Learning curves",
     return CurvesInfo(title, x_label, panels, curves, provenance)
 
 
-def compare_curves_info(runs: Sequence[tuple[str, Series]], metric: str, *,
-                        x_label: str = "epoch", provenance: str = "simulated") -> CurvesInfo:
-    """Overlay of one metric across several runs (label = run name)."""
-    curves = [Curve(label, _panel(metric), list(series[metric][0]), list(series[metric][1]))
-              for label, series in runs if metric in series]
-    return CurvesInfo(f"{metric.replace('_', ' ')} across runs", x_label, [_panel(metric)], curves, provenance)
+class RunCurves(NamedTuple):
+    """One run's logged series, with what each metric is measured in and where it comes from."""
+
+    run_id: int
+    label: str  # legend text
+    series: Series
+    units: Mapping[str, str]  # metric -> unit ("" when the run's kind does not say)
+    provenance: Mapping[str, str]  # metric -> simulated / computed / estimated
+
+
+class OverlayPanel(NamedTuple):
+    metric: str
+    title: str  # the metric in words
+    y_label: str  # its unit(s); several when kinds measure it differently
+
+
+class OverlayCurve(NamedTuple):
+    run_id: int
+    label: str
+    panel: int  # index into CompareCurvesInfo.panels
+    steps: list[int]
+    values: list[float]
+    provenance: str
+    colour: str  # one per run, the same in every panel
+
+
+class CompareCurvesInfo(NamedTuple):
+    title: str
+    x_label: str
+    panels: list[OverlayPanel]
+    curves: list[OverlayCurve]
+    provenance: str  # shared by every curve, else "" (then each legend entry names its own)
+
+
+_RUN_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf",
+                "#7f7f7f", "#bcbd22")
+
+
+def compare_curves_info(runs: Sequence[RunCurves], metrics: Sequence[str], *, x_label: str = "step",
+                        title: str = "Curves across runs") -> CompareCurvesInfo:
+    """One panel per metric, one colour per run: each run that logs the metric is overlaid in its panel."""
+    panels = []
+    curves = []
+    for p, metric in enumerate(metrics):
+        units = sorted({r.units.get(metric, "") for r in runs if metric in r.series} - {""})
+        panels.append(OverlayPanel(metric, metric.replace("_", " "), " / ".join(units) or metric.replace("_", " ")))
+        for i, r in enumerate(runs):
+            if metric in r.series:
+                steps, values = r.series[metric]
+                curves.append(OverlayCurve(r.run_id, r.label, p, list(steps), list(values),
+                                           r.provenance.get(metric, ""), _RUN_COLOURS[i % len(_RUN_COLOURS)]))
+    shared = {c.provenance for c in curves}
+    return CompareCurvesInfo(title, x_label, panels, curves, shared.pop() if len(shared) == 1 else "")
+
+
+def plot_compare_curves(info: CompareCurvesInfo) -> go.Figure:
+    n = max(len(info.panels), 1)
+    cols = min(n, 2)
+    rows = (n + cols - 1) // cols
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[p.title for p in info.panels] or [""],
+                        vertical_spacing=0.3 / rows + 0.05)
+    in_legend: set[int] = set()
+    for curve in info.curves:
+        row, col = divmod(curve.panel, cols)
+        name = curve.label if info.provenance else f"{curve.label} ({curve.provenance or 'unlabelled'})"
+        fig.add_trace(go.Scatter(x=curve.steps, y=curve.values, mode="lines+markers", name=name,
+                                 legendgroup=str(curve.run_id), showlegend=curve.run_id not in in_legend,
+                                 line={"color": curve.colour}, marker={"color": curve.colour, "size": 5}),
+                      row=row + 1, col=col + 1)
+        in_legend.add(curve.run_id)
+    for i, panel in enumerate(info.panels):
+        row, col = divmod(i, cols)
+        fig.update_xaxes(title_text=info.x_label, row=row + 1, col=col + 1)
+        fig.update_yaxes(title_text=panel.y_label, row=row + 1, col=col + 1)
+    title = f"{info.title} ({info.provenance})" if info.provenance else info.title
+    fig.update_layout(title=title, height=150 + 300 * rows, margin={"t": 70},
+                      legend={"orientation": "h", "y": -0.15 / rows - 0.1})
+    return fig
 
 
 def plot_curves(info: CurvesInfo) -> go.Figure:

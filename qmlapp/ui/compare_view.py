@@ -1,34 +1,77 @@
-"""Compare page: runs from any sweep or kind side by side — curves, differing spec fields, export."""
+"""Compare page: runs from any sweep or kind side by side — curves, headline numbers per kind, spec diffs
+within a kind, export. The tables and what can be overlaid come from :mod:`qmlapp.compare`."""
 
 from __future__ import annotations
 
 import json
-from typing import Any
 
-import pandas as pd
 import streamlit as st
 
-from db import SUCCEEDED
-from qmlapp import services
-from qmlapp.plots import compare_curves_info, plot_curves
+from db import SUCCEEDED, Storage
+from qmlapp import compare, services
+from qmlapp.plots.runs import compare_curves_info, plot_compare_curves
 from qmlapp.registry import KINDS
-from qmlapp.ui.common import get_storage
+from qmlapp.ui.common import get_storage, md_text, provenance_caption
 
 KEY = "compare"
 
 
-def selection_frame(details: list[services.RunDetail]) -> pd.DataFrame:
-    """One column per run: results first, then spec fields that differ, then the shared ones."""
-    rows: dict[str, dict[str, Any]] = {}
-    for d in details:
-        label = f"run {d.run.id}"
-        spec = {f"spec.{k}": v for k, v in d.run.spec.items() if k != "schema_version"}
-        rows[label] = {"name": d.run.name, "kind": d.run.kind, "sweep": d.run.sweep_id,
-                       **{f"result.{k}": v for k, v in services.summary(d.run).items()}, **spec}
-    frame = pd.DataFrame(rows)
-    differs = frame.apply(lambda r: r.astype(str).nunique() > 1, axis=1)
-    is_spec = frame.index.str.startswith("spec.")
-    return pd.concat([frame[~is_spec], frame[is_spec & differs], frame[is_spec & ~differs]]).astype(str)
+def _curves(details: list[services.RunDetail]) -> None:
+    plan = compare.overlay_plan(details)
+    chosen: list[str] = []
+    if plan.metrics:
+        chosen = st.multiselect("curves (one panel each)", list(plan.metrics), default=list(plan.default),
+                                key=f"{KEY}_metrics")
+        if chosen:
+            info = compare_curves_info(compare.overlay_runs(details, chosen), chosen)
+            st.plotly_chart(plot_compare_curves(info), key=f"{KEY}_chart")
+            for caveat in compare.overlay_caveats(details, chosen):
+                st.caption(md_text(caveat))
+    notes = compare.overlay_notes(details, chosen)
+    if notes:
+        st.info("**Not overlaid**\n\n" + "\n".join(f"- {md_text(n)}" for n in notes))
+
+
+def _tables(comparison: compare.Comparison) -> None:
+    st.markdown("##### Headline numbers" + (" per kind" if comparison.mixed else ""))
+    provenance_caption()
+    for g in comparison.groups:
+        if comparison.mixed:
+            st.markdown(f"**{g.title}** — {len(g.runs)} run{'s' if len(g.runs) != 1 else ''}")
+        st.dataframe(compare.headline_frame(g), hide_index=True, key=f"{KEY}_results_{g.kind}")
+    diffable = [g for g in comparison.groups if len(g.runs) >= 2]
+    st.markdown("##### Specs")
+    if comparison.mixed:
+        st.caption("Specs of different kinds are not compared: each kind has its own fields."
+                   + (" Runs of the same kind are diffed below." if diffable else ""))
+    for g in comparison.groups:
+        if len(g.runs) == 1:
+            st.caption(f"Run {g.runs[0].id} is the only {g.title} run selected: nothing to diff its spec with.")
+    if not diffable:
+        return
+    only_diff = st.toggle("only spec fields that differ", value=True, key=f"{KEY}_only_diff")
+    for g in diffable:
+        st.markdown(f"**{g.title} specs** — {g.n_differ} spec field(s) differ")
+        if g.n_differ or not only_diff:
+            st.dataframe(compare.spec_frame(g, only_differing=only_diff), hide_index=True,
+                         key=f"{KEY}_specs_{g.kind}")
+
+
+def _analysis(storage: Storage, comparison: compare.Comparison) -> None:
+    offer = compare.analysis_offer(comparison)
+    if not offer.kinds:
+        st.caption(offer.reason)
+        return
+    titles = {g.kind: g.title for g in comparison.groups}
+    with st.expander("Analyse this selection (importance of the spec fields that differ)"):
+        kind = offer.kinds[0]
+        if len(offer.kinds) > 1:
+            kind = st.selectbox("kind", list(offer.kinds), format_func=titles.__getitem__,
+                                key=f"{KEY}_an_kind") or kind
+        from qmlapp.ui.analysis_view import render_selection_analysis
+
+        runs = [r for r in comparison.runs if r.kind == kind]
+        render_selection_analysis(storage, runs, key=f"{KEY}_an")
 
 
 def compare_page() -> None:
@@ -44,34 +87,22 @@ def compare_page() -> None:
     if len(runs) < 2:
         st.info("Compare needs at least two succeeded runs (run some from the QNN or Sweeps page).")
         return
-    labels = {r.id: f"{r.id} · {r.name}" for r in runs}
+    labels = {r.id: f"{r.id} · {compare.kind_title(r.kind)} · {r.name}" for r in runs}
     chosen = st.multiselect("runs", list(labels), default=[r.id for r in runs[:3]], format_func=labels.__getitem__,
                             key=f"{KEY}_runs")
     if not chosen:
         return
     details = [services.run_detail(storage, rid) for rid in chosen]
-    metrics = sorted({name for d in details for name in d.series()})
-    if metrics:
-        default = "val_accuracy" if "val_accuracy" in metrics else metrics[0]
-        metric = st.selectbox("curve", metrics, index=metrics.index(default), key=f"{KEY}_metric")
-        info = compare_curves_info([(labels[d.run.id], d.series()) for d in details], metric)
-        st.plotly_chart(plot_curves(info), key=f"{KEY}_chart")
-    frame = selection_frame(details)
-    n_diff = sum(1 for i in frame.index if i.startswith("spec.") and frame.loc[i].nunique() > 1)
-    only_diff = st.toggle("only spec fields that differ", value=True, key=f"{KEY}_only_diff")
-    shown = frame.loc[[i for i in frame.index if not i.startswith("spec.") or frame.loc[i].nunique() > 1]] \
-        if only_diff else frame
-    st.markdown(f"**Results (simulated) and specs** — {n_diff} spec field(s) differ")
-    st.dataframe(shown, key=f"{KEY}_table")
+    comparison = compare.build_comparison([d.run for d in details])
+    if comparison.mixed:
+        st.info(f"{len(details)} runs of {len(comparison.groups)} kinds: their headline numbers are shown per "
+                "kind, and only runs of the same kind have their specs compared.")
+    _curves(details)
+    _tables(comparison)
     export = [json.loads(services.export_detail(d, "json")) for d in details]
     e1, e2 = st.columns(2)
     e1.download_button("⬇ selection (JSON: records, specs, metrics)", json.dumps(export, indent=2),
                        file_name="comparison.json", mime="application/json", key=f"{KEY}_exj")
-    e2.download_button("⬇ selection (CSV: one column per run)", services.frame_to_csv(frame),
-                       file_name="comparison.csv",
-                       mime="text/csv", key=f"{KEY}_exc")
-    if len(details) >= 3:
-        with st.expander("Analyse this selection (importance of the spec fields that differ)"):
-            from qmlapp.ui.analysis_view import render_selection_analysis
-
-            render_selection_analysis(storage, [d.run for d in details], key=f"{KEY}_an")
+    e2.download_button("⬇ selection (CSV: the tables above, formatted and raw)", compare.comparison_csv(comparison),
+                       file_name="comparison.csv", mime="text/csv", key=f"{KEY}_exc")
+    _analysis(storage, comparison)

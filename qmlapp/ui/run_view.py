@@ -11,19 +11,11 @@ import streamlit as st
 
 from db import RunRecord, StorageError
 from qmlapp import services
+from qmlapp.formatting import result_titles
 from qmlapp.plots import learning_curves_info, plot_curves
 from qmlapp.registry import get_kind
 from qmlapp.specs import SpecError
 from qmlapp.ui.common import LIVE_REFRESH_S, STATUS_ICON, get_storage, live_fragment, md_text, page_link
-
-# Words for result keys no kind declares as an objective (shared by several kinds).
-RESULT_LABELS = {
-    "test_f1": "test F1 (weighted)",
-    "test_loss": "test loss (nats)",
-    "n_parameters": "trainable parameters",
-    "wall_time_s": "wall time (s)",
-    "train_time_s": "training time (s)",
-}
 
 
 def _status_block(run: RunRecord) -> None:
@@ -51,26 +43,11 @@ def _kind_view(kind: str) -> Any:
         return None
 
 
-def _result_titles(kind: str) -> dict[str, str]:
-    """Result key -> label with unit: the kind's objectives, then its summary keys, then shared words."""
-    try:
-        k = get_kind(kind)
-    except SpecError:
-        return dict(RESULT_LABELS)
-    titles = {o.name: o.title for o in k.objectives}
-    for key in k.summary_keys:
-        unit = k.units.get(key)
-        titles.setdefault(key, RESULT_LABELS.get(key) or key.replace("_", " ") + (f" ({unit})" if unit else ""))
-    for key, title in RESULT_LABELS.items():
-        titles.setdefault(key, title)
-    return titles
-
-
 def _results_block(run: RunRecord) -> None:
     result = run.result or {}
     labels = result.get("labels", {})
     rows = []
-    for key, title in _result_titles(run.kind).items():
+    for key, title in result_titles(run.kind).items():
         if key in result and result[key] is not None:
             value = result[key]
             # One type per column (Arrow): text, with 4 significant digits that keep 8.4e-14 visible.

@@ -54,5 +54,6 @@ KIND = ExperimentKind(
     run_name=_run_name,
     headline="success {success_probability:.0%} · Born mass {born_mass_optimal:.2f} (simulated) · "
              "best C {best_loss:.4g} vs C_min {global_min_loss:.4g} (computed)",
-    units={"wall_time_s": "s", "train_time_s": "s", "enumeration_time_s": "s"},
+    units={"wall_time_s": "s", "train_time_s": "s", "enumeration_time_s": "s", "best_loss": "training loss",
+           "global_min_loss": "training loss", "best_bitstring": "bits"},
 )

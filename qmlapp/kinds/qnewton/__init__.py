@@ -59,7 +59,9 @@ KIND = ExperimentKind(
     ),
     example={"dataset": "digits_4x4", "hidden_units": 4, "epochs": 1, "batch_size": 512, "hhl_size": 2},
     run_name=_run_name,
+    curve_provenance="computed",  # classical training of a classical network
     headline="test acc {final_accuracy:.3f} (computed) · {n_quantum_solves} quantum / {n_classical_solves} "
              "classical solves · {total_time_estimated_s:.3g} s (estimated)",
-    units={"total_time_estimated_s": "s", "sgd_time_s": "s", "wall_time_s": "s"},
+    units={"total_time_estimated_s": "s", "sgd_time_s": "s", "wall_time_s": "s", "kappa_initial": "κ",
+           "kappa_final": "κ"},
 )

@@ -46,5 +46,5 @@ KIND = ExperimentKind(
     example={"dataset": "banknote", "n_qubits": 2, "depth": 1, "epochs": 1},
     run_name=_run_name,
     headline="val acc {val_accuracy:.3f} · test acc {test_accuracy:.3f} (simulated)",
-    units={"wall_time_s": "s", "train_time_s": "s", "test_loss": "nats"},
+    units={"wall_time_s": "s", "train_time_s": "s", "test_loss": "nats", "test_f1": "0–1"},
 )

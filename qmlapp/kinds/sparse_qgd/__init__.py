@@ -58,7 +58,9 @@ KIND = ExperimentKind(
     ),
     example={"hidden_units": 8, "dense_epochs": 1, "sparse_epochs": 1, "window_steps": 5},
     run_name=_run_name,
+    curve_provenance="computed",  # classical training of a classical network
     headline="{favourable_windows} favourable windows · κ(history) {kappa_history:.3g} (computed) · "
              "speed-up at target {estimated_speedup_at_target:.2g} (estimated)",
-    units={"wall_time_s": "s"},
+    units={"wall_time_s": "s", "sparsity": "fraction pruned",
+           "negative_eigen_fraction_after_prune": "fraction of eigenvalues", "r_number": "dimensionless"},
 )
