@@ -78,8 +78,10 @@ SMOKE := $(firstword $(wildcard ../shared/tools/container-smoke.sh /work/shared/
 container:
 	SMOKE_KEEP=1 SMOKE_EXEC='test "$$(id -u)" != 0 && echo "{\"dataset\": \"banknote\", \"n_qubits\": 2, \"epochs\": 1}" | python -m qmlapp submit qnn --spec - --wait --json | python -c "import json, sys; r = json.load(sys.stdin); print(\"run\", r[\"id\"], r[\"status\"]); sys.exit(r[\"status\"] != \"succeeded\")"' bash $(SMOKE) .
 
-lint: $(STAMP)
+lint: $(STAMP)  ## ruff, then mypy (config in pyproject.toml; e2e has its own conftest, so a second run)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/mypy e2e
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_qnn_step.py
