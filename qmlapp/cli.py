@@ -20,6 +20,7 @@ from qmlapp.access import generate_password, policy, read_secrets
 from qmlapp.config import Settings
 from qmlapp.context import json_safe
 from qmlapp.distributed import DaskUnavailable
+from qmlapp.presets import PRESETS
 from qmlapp.registry import KINDS
 from qmlapp.specs import SpecError, check_name, load_json
 
@@ -76,12 +77,17 @@ def cmd_kinds(args: argparse.Namespace, settings: Settings) -> int:
             fields[name] = {"default": f.default, "allowed": p.describe(), "help": p.help}
         kinds.append({"name": k.name, "title": k.title, "description": k.description,
                       "summary_keys": list(k.summary_keys), "schema_version": k.spec_class.schema_version,
+                      "objectives": [o._asdict() for o in k.objectives], "example": dict(k.example),
                       "fields": fields})
     if args.json:
         _emit({"kinds": kinds})
     else:
         for k in kinds:
             print(f"{k['name']:<12} {k['title']} — {k['description']}")
+            objectives = ", ".join(f"{o['name']} ({o['direction']}, {o['provenance']})" for o in k["objectives"])
+            print(f"{'':<12} sweep objectives: {objectives}")
+            print(f"{'':<12} tiny example: python -m qmlapp submit {k['name']} --spec - <<< "
+                  f"'{json.dumps(k['example'])}'")
     return 0
 
 
@@ -385,8 +391,6 @@ def cmd_sweep(args: argparse.Namespace, settings: Settings) -> int:
     if (args.spec is None) == (args.preset is None):
         raise CliError("sweep: give exactly one of --spec FILE or --preset NAME")
     if args.preset is not None:
-        from qmlapp.presets import PRESETS
-
         if args.preset not in PRESETS:
             raise SpecError("preset", f"unknown preset {args.preset!r}; presets: {', '.join(PRESETS)}")
         data = PRESETS[args.preset].definition
@@ -417,10 +421,13 @@ def cmd_sweep(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _print_sweep(doc: dict[str, Any]) -> None:
-    print(f"sweep {doc['id']} {doc['status']}: {doc['n_succeeded']}/{doc['n_trials']} trials succeeded "
-          f"({doc['objective']}) · {doc['name']}")
+    print(f"sweep {doc['id']} [{doc.get('kind', '?')}] {doc['status']}: {doc['n_succeeded']}/{doc['n_trials']} "
+          f"trials succeeded ({doc['objective']}) · {doc['name']}")
     if doc["best"]:
-        print(f"  best {doc['objective']} = {doc['best']['value']:.4f} with {doc['best']['params']}")
+        unit = f" {doc['objective_unit']}" if doc.get("objective_unit") else ""
+        prov = f", {doc['objective_provenance']}" if doc.get("objective_provenance") else ""
+        print(f"  best {doc.get('objective_label') or doc['objective']} = {doc['best']['value']:.4g}{unit} "
+              f"({doc['objective']}{prov}) with {doc['best']['params']}")
     for name, share in sorted(doc["importance"].items(), key=lambda kv: -kv[1]):
         print(f"  importance {name:<22} {share:6.1%}")
 
@@ -472,9 +479,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_submit)
 
-    p = sub.add_parser("sweep", help="start a hyperparameter sweep from a sweep JSON file")
-    p.add_argument("--spec", help="sweep JSON file (base, space, sampler, n_trials, ...), or -")
-    p.add_argument("--preset", help="a built-in study instead of a file (see the Sweeps page)")
+    p = sub.add_parser("sweep", help="start a hyperparameter sweep from a sweep JSON file",
+                       description="A sweep file names its experiment kind (\"kind\": \"hypernet\"; default qnn), "
+                                   "a base spec of that kind, the space of its fields to vary, and an objective among "
+                                   "the kind's objectives (default: its first; `python -m qmlapp kinds` lists them).")
+    p.add_argument("--spec", help="sweep JSON file (kind, base, space, sampler, n_trials, objective, repeats, seed, "
+                                  "name), or -")
+    p.add_argument("--preset", help="a built-in study instead of a file: " + ", ".join(PRESETS))
     p.add_argument("--wait", action="store_true", help="wait for the end (runs trials here if no worker is alive)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_sweep)

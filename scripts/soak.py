@@ -47,6 +47,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -58,15 +59,7 @@ from qmlapp import services  # noqa: E402
 from qmlapp.registry import KINDS  # noqa: E402
 from qmlapp.specs import SpecError  # noqa: E402
 
-TINY: dict[str, dict[str, Any]] = {
-    "qnn": {"dataset": "banknote", "n_qubits": 2, "depth": 1, "epochs": 1},
-    "qnetwork": {"n_features": 16, "layers": 1, "params_per_unitary": 4, "n_inputs": 2, "epsilon": 0.2,
-                 "scaling_study": False},
-    "hypernet": {"problem": "custom", "custom_hidden": 0, "n_points": 200, "depth": 2, "restarts": 1,
-                 "max_iterations": 20, "eval_samples": 50, "study_depths": "2"},
-    "qnewton": {"dataset": "digits_4x4", "hidden_units": 4, "epochs": 1, "batch_size": 512, "hhl_size": 2},
-    "sparse_qgd": {"hidden_units": 8, "dense_epochs": 1, "sparse_epochs": 1, "window_steps": 5},
-}
+TINY: dict[str, dict[str, Any]] = {name: dict(kind.example) for name, kind in KINDS.items()}  # seconds each
 KILL_RUN: dict[str, Any] = {"dataset": "banknote", "n_qubits": 2, "depth": 1, "epochs": 15}  # a few seconds
 LOCKED = "database is locked"
 
@@ -265,10 +258,13 @@ def phase_fuzz(examples: int, seed: int) -> dict[str, Any]:
         base = k.spec_class().to_dict()
         fields = [*k.spec_class.params(), "kind", "schema_version", "unknown_field"]
         tally: Counter[str] = Counter()
+
+        def overlay(changes: dict[str, Any], base: dict[str, Any] = base) -> dict[str, Any]:
+            return {**base, **changes}
+
         near = st.one_of(VALUES, st.integers(min_value=-3, max_value=70), st.floats(min_value=-1, max_value=1e5))
         both = st.one_of(st.dictionaries(st.sampled_from(fields), VALUES, max_size=6),
-                         st.dictionaries(st.sampled_from(fields[:-3]), near, min_size=1, max_size=2).map(
-                             lambda changes, base=base: {**base, **changes}),
+                         st.dictionaries(st.sampled_from(fields[:-3]), near, min_size=1, max_size=2).map(overlay),
                          _in_range_specs(k.spec_class, base))
 
         check = _fuzz_check(kind, known, tally, crashes)
@@ -320,7 +316,7 @@ def phase_memory(workdir: Path) -> dict[str, Any]:
 
     storage = Storage(f"sqlite:///{workdir / 'memory.db'}")
     limit = memory_limit_bytes()
-    cases = {
+    cases: dict[str, tuple[str, dict[str, Any], str]] = {
         "qnn 16 qubits, batch 1024, limit 1 GiB": ("qnn", {"dataset": "breast_cancer", "n_qubits": 16,
                                                             "batch_size": 1024}, "1"),
         "qnn 8 qubits with gate noise, batch 1024, limit 1 GiB": (
@@ -406,9 +402,22 @@ def _bad_cases() -> list[BadCase]:
         cases.append(BadCase(cls, f"cli submit {label}", cli=["submit", kind, "--spec", "{spec}"],
                              spec_bytes=body.encode(), kind=kind))
 
+    # Factories, not lambdas in the loops below: each case keeps its own loop values.
+    def validating(data: dict[str, Any]) -> Callable[[Storage], Any]:
+        return lambda st: services.validate_spec("qnn", data)
+
+    def submitting(data: dict[str, Any], name: str = "") -> Callable[[Storage], Any]:
+        return lambda st: services.submit_run(st, "qnn", data, name=name)
+
+    def creating_sweep(data: dict[str, Any]) -> Callable[[Storage], Any]:
+        return lambda st: sweeps.create_sweep(st, data)
+
+    def two_then(make: Callable[[], Any]) -> Callable[[], list[Any]]:
+        return lambda: [2, make()]
+
     for digits in (400, 5000):
         for fld in ("epochs", "seed"):
-            spec_cases(f"{digits}-digit integer", "qnn", QNN_OK, fld, lambda d=digits: 10 ** (d - 1),
+            spec_cases(f"{digits}-digit integer", "qnn", QNN_OK, fld, partial(pow, 10, digits - 1),
                        "1" + "0" * (digits - 1), fld)
     nonfinite = [("inf", lambda: math.inf, "Infinity"), ("1e400", lambda: float("1e400"), "1e400"),
                  ("NaN", lambda: math.nan, "NaN")]
@@ -417,7 +426,7 @@ def _bad_cases() -> list[BadCase]:
         spec_cases("inf/1e400/NaN in float field", "qnn", QNN_OK, "learning_rate", make, text,
                    f"learning_rate={name}")
         spec_cases("inf/1e400/NaN in int list", "hypernet", TINY["hypernet"], "study_depths",
-                   lambda m=make: [2, m()], f"[2, {text}]", f"study_depths=[2, {name}]")
+                   two_then(make), f"[2, {text}]", f"study_depths=[2, {name}]")
     spec_cases("100k-deep nested JSON", "qnn", QNN_OK, "epochs", lambda: _deep_list(DEEP),
                "[" * DEEP + "]" * DEEP, "epochs")
     spec_cases("100k-deep nested JSON", "hypernet", TINY["hypernet"], "study_depths", lambda: _deep_list(DEEP),
@@ -429,26 +438,24 @@ def _bad_cases() -> list[BadCase]:
     # What an API client gets from such a file: bytes, or text decoded with surrogateescape.
     for label, val in [("bytes", b"\xff\xfe"), ("surrogateescape", b"\xff\xfe".decode("utf-8", "surrogateescape"))]:
         cases.append(BadCase(cls, f"api validate_spec dataset={label}",
-                             api=lambda st, v=val: services.validate_spec("qnn", {**QNN_OK, "dataset": v})))
+                             api=validating({**QNN_OK, "dataset": val})))
         cases.append(BadCase(cls, f"api submit_run dataset={label}",
-                             api=lambda st, v=val: services.submit_run(st, "qnn", {**QNN_OK, "dataset": v})))
+                             api=submitting({**QNN_OK, "dataset": val})))
     ok_spec = json.dumps(QNN_OK).encode()
     names: list[tuple[str, str, bytes | None]] = [
         ("lone surrogate in name", "run \ud800", b"run \xed\xa0\x80"),  # argv bytes decode to surrogates
         ("NUL in name", "run\x00name", None),  # argv cannot carry NUL: the CLI case is a sweep file's name
         ("201-character name", "x" * 201, b"x" * 201)]
     for cls, name, argv in names:
-        cases.append(BadCase(cls, "api submit_run name",
-                             api=lambda st, n=name: services.submit_run(st, "qnn", QNN_OK, name=n)))
-        cases.append(BadCase(cls, "api create_sweep name",
-                             api=lambda st, n=name: sweeps.create_sweep(st, {**SWEEP_OK, "name": n})))
+        cases.append(BadCase(cls, "api submit_run name", api=submitting(QNN_OK, name=name)))
+        cases.append(BadCase(cls, "api create_sweep name", api=creating_sweep({**SWEEP_OK, "name": name})))
         if argv is not None:
             cases.append(BadCase(cls, "cli submit --name", cli=["submit", "qnn", "--spec", "{spec}", "--name", argv],
                                  spec_bytes=ok_spec))
         cases.append(BadCase(cls, "cli sweep --spec name", cli=["sweep", "--spec", "{spec}"],
                              spec_bytes=json.dumps({**SWEEP_OK, "name": name}).encode()))
     for cls, sweep in [("grid of 1e8 points", HUGE_GRID), ("float range step 1e-300", TINY_STEP)]:
-        cases.append(BadCase(cls, "api create_sweep", api=lambda st, d=sweep: sweeps.create_sweep(st, d)))
+        cases.append(BadCase(cls, "api create_sweep", api=creating_sweep(sweep)))
         cases.append(BadCase(cls, "cli sweep --spec", cli=["sweep", "--spec", "{spec}"],
                              spec_bytes=json.dumps(sweep).encode()))
     return cases
@@ -566,8 +573,8 @@ def _try_case(case: BadCase, url: str, storage: Storage, workdir: Path) -> tuple
             proc = subprocess.run([sys.executable, "-m", "qmlapp", *argv], cwd=ROOT, env=env, capture_output=True,
                                   timeout=BAD_CLI_TIMEOUT_S)
             err = proc.stderr.decode(errors="replace")
-            fld = _field_of_cli_error(err)
-            ok = proc.returncode == 2 and "Traceback" not in err and fld in known
+            named = _field_of_cli_error(err)
+            ok = proc.returncode == 2 and "Traceback" not in err and named in known
             verdict = "refused" if ok else "crashed"
             tail = err.strip().splitlines()[-1] if err.strip() else "(no message)"
             detail = f"exit {proc.returncode}: {tail}"[:400]
@@ -791,6 +798,12 @@ def _fault_env(control: Path | None = None) -> dict[str, str]:
     return env
 
 
+def _accepts(port: int) -> bool:
+    """True once something accepts TCP connections on ``port`` (raises until then)."""
+    with socket.create_connection(("127.0.0.1", port), 1):
+        return True
+
+
 def _fault_serve_kill(work: Path) -> dict[str, Any]:
     url = f"sqlite:///{work / 'serve.db'}"
     storage = Storage(url)
@@ -810,8 +823,7 @@ def _fault_serve_kill(work: Path) -> dict[str, Any]:
             return bool(busy & fam) and bool(_running(storage, 0.05))
 
         fig["run_started"] = bool(_wait_for(serving_a_run, FAULT_WAIT_S))
-        fig["app_listening"] = bool(_wait_for(lambda: socket.create_connection(("127.0.0.1", port), 1).close() or True,
-                                              60))
+        fig["app_listening"] = bool(_wait_for(lambda: _accepts(port), 60))
         family = _family(serve.pid) - {serve.pid}
         fig["children_before"] = sorted(_cmdline(p) for p in family)
         serve.kill()
@@ -831,8 +843,8 @@ def _fault_serve_kill(work: Path) -> dict[str, Any]:
     finally:
         _killpg(serve.pid)
         fleet.stop()
-        for p in fleet.procs:
-            _killpg(p.pid)
+        for proc in fleet.procs:
+            _killpg(proc.pid)
         log.close()
         storage.close()
     return fig
@@ -955,8 +967,13 @@ def _fault_pg_restart(work: Path, pg_url: str) -> dict[str, Any]:
             start = _pg_ctl("-l", log, "-w", "-t", "60", "restart")
             down = start.returncode != 0
             fig["restart"] = "ok" if not down else (start.stdout + start.stderr).strip()[-300:]
-            alive_after = _wait_for(lambda: len(fleet.alive()) == 2 and time.sleep(5) is None
-                                    and len(fleet.alive()) == 2, 15)
+            def both_stay_up() -> bool:  # both workers alive, and still both 5 s later
+                if len(fleet.alive()) != 2:
+                    return False
+                time.sleep(5)
+                return len(fleet.alive()) == 2
+
+            alive_after = _wait_for(both_stay_up, 15)
             fig["workers_died"] = [p.returncode for p in fleet.procs if p.poll() is not None]
             _wait_all_finished(storage, len(ids), FAULT_WAIT_S, fleet)
             fig["workers_started"] = fleet.started

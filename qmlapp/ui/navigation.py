@@ -66,4 +66,6 @@ def main() -> None:
         "Experiments": [pages[k] for k in KINDS],
         "Results": [pages["runs"], pages["sweeps"], pages["compare"]],
     })
+    if nav.url_path != pages["home"].url_path:  # the browser tab names the page ("Q-Newton · QML Explorer")
+        st.set_page_config(page_title=f"{nav.title} · {APP_TITLE}", page_icon=nav.icon or "⚛️")
     nav.run()
