@@ -1,14 +1,16 @@
 """What an experiment sees of the outside world while it runs.
 
 Experiments receive a :class:`RunContext`; they report progress and metrics through it, call
-``check_cancelled()`` once per training step, and store artifacts. The worker provides a
-database-backed context; tests can use :class:`LocalContext`.
+``check_cancelled()`` once per training step, store artifacts, and build their simulators with its
+``simulators`` factory. The worker provides a database-backed context; tests can use :class:`LocalContext`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from qmlapp.simulators import Simulators
 
 
 class RunCancelled(Exception):
@@ -26,6 +28,7 @@ class RunContext(Protocol):
     """The seam between an experiment and its runner (worker, CLI, test)."""
 
     seed: int
+    simulators: Simulators  # the qsim / TFQ / Cirq simulators of the run, with its thread budget
 
     def progress(self, fraction: float, message: str = "") -> None:
         """Report progress in [0, 1] with a short human-readable message."""
@@ -42,10 +45,11 @@ class RunContext(Protocol):
 
 @dataclass
 class LocalContext:
-    """In-memory context for tests and scripts."""
+    """In-memory context for tests and scripts; simulators default to QMLAPP_SIM_THREADS or every usable CPU."""
 
     seed: int = 0
     cancel_after_steps: int | None = None
+    simulators: Simulators = field(default_factory=Simulators.from_env)
     progress_log: list[tuple[float, str]] = field(default_factory=list)
     metrics: list[tuple[int, str, float]] = field(default_factory=list)
     artifacts: dict[str, Artifact] = field(default_factory=dict)

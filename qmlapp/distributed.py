@@ -29,25 +29,20 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from db import CANCELLED, FAILED, RUNNING, Storage
-from qmlapp.config import Settings
+from qmlapp.config import Settings, env_sim_threads
+from qmlapp.worker_ids import DASK_PREFIX
 
 if TYPE_CHECKING:
     from distributed import Client, Future
 
 log = logging.getLogger("qmlapp.distributed")
 
-DASK_PREFIX = "dask-"  # worker ids of runs executed on a Dask cluster
 CONNECT_TIMEOUT_S = 10.0
 SWEEP_EVERY_S = 2.0  # advance active sweeps this often even when no trial finished (resume, cancels)
 
 
 class DaskUnavailable(Exception):
     """The Dask scheduler named by QMLAPP_DASK_ADDRESS cannot be reached."""
-
-
-def is_dask_worker_id(worker_id: str) -> bool:
-    """True for the worker records of runs executing on a Dask cluster (they never take local runs)."""
-    return worker_id.startswith(DASK_PREFIX)
 
 
 def connect(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> Client:
@@ -113,15 +108,32 @@ def _watch_dask_worker(stop: threading.Event, done: threading.Event) -> None:
             return
 
 
+def _dask_worker_slots() -> int:
+    """Tasks this Dask worker runs at once (its threads): the runs that share its CPUs."""
+    from distributed import get_worker
+
+    try:
+        return max(1, int(get_worker().state.nthreads))
+    except ValueError:  # called outside a Dask worker
+        return 1
+
+
 def run_on_dask(database_url: str, run_id: int, worker_id: str, settings_dict: dict[str, Any]) -> str:
     """Execute run ``run_id`` (claimed for ``worker_id`` by a dispatcher) here; returns its final state.
 
-    Module level so that Dask pickles it by reference: the Dask workers import ``qmlapp``.
+    Module level so that Dask pickles it by reference: the Dask workers import ``qmlapp``. The simulator
+    threads are this machine's: its own QMLAPP_SIM_THREADS, else its usable CPUs divided among the Dask
+    worker's threads (several Dask worker processes on one machine should set QMLAPP_SIM_THREADS).
     """
     from qmlapp.worker import execute_run
 
     database_url = _worker_side_url(database_url)
-    settings = Settings(**{**settings_dict, "database_url": database_url})
+    try:
+        sim_threads = env_sim_threads()
+    except SystemExit as exc:  # a task must fail with a reason, not end the Dask worker's thread
+        raise ValueError(str(exc)) from None
+    settings = Settings(**{**settings_dict, "database_url": database_url, "sim_threads": sim_threads,
+                           "concurrent_runs": _dask_worker_slots()})
     storage = Storage(database_url, auto_migrate=False)
     done, stop = threading.Event(), threading.Event()
     registered = False

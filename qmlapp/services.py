@@ -16,11 +16,11 @@ from typing import Any
 
 from db import FINISHED, MetricPoint, RunRecord, Storage, StorageError, WorkerRecord
 from qmlapp import __version__
-from qmlapp.distributed import is_dask_worker_id
 from qmlapp.lockfile import lock_versions
 from qmlapp.registry import get_kind, parse_spec
 from qmlapp.resources import check_memory
 from qmlapp.specs import Spec, SpecError, check_name
+from qmlapp.worker_ids import is_dask_worker_id
 
 WORKER_ALIVE_WITHIN_S = 15.0
 _VERSIONED = ("tensorflow", "tensorflow-quantum", "tf-keras", "cirq-core", "qsimcirq", "numpy", "scipy",

@@ -1,4 +1,9 @@
-"""Simulator strategies that evaluate ⟨operators⟩ of a symbolic circuit for rows of symbol values.
+"""The one place where simulators are built: the :class:`Simulators` factory, and the strategies that
+evaluate ⟨operators⟩ of a symbolic circuit for rows of symbol values.
+
+Experiments never construct a qsim, TFQ or Cirq simulator themselves: their run context carries a
+:class:`Simulators` (``ctx.simulators``) that knows the run's thread budget, and the runner hands it, or
+what it builds, to the domain code. Tests inject ``Simulators(threads=1)`` or a subclass.
 
 A simulator ``compile``s (circuit, symbols, operators) once and returns a callable that maps a
 (batch, n_symbols) array of symbol values to a (batch, n_operators) array of expectations:
@@ -13,26 +18,26 @@ A simulator ``compile``s (circuit, symbols, operators) once and returns a callab
 * :class:`CirqReference` — ``cirq.Simulator`` row by row (``cirq.DensityMatrixSimulator`` when the
   circuit holds channels); slow, used to check the fast paths.
 
-TensorFlow is imported lazily, inside :class:`TfqBackend`, so that importing this module (and
-``qmlapp.kinds.qnn.circuits``) stays light.
+TensorFlow, qsimcirq and Cirq are imported lazily, where a simulator is built or run, so that importing
+this module (the run contexts, the worker and the CLI do) stays light.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-import cirq
 import numpy as np
-import sympy
+
+from qmlapp.config import Settings, env_sim_threads
 
 if TYPE_CHECKING:
+    import cirq
+    import qsimcirq
+    import sympy
     import tensorflow as tf
 
-# The target machines have 2 cores; TFQ spreads a batch over the intra-op pool. Several worker
-# processes on one machine should split the cores instead (QMLAPP_TF_THREADS=1 each for 2 workers).
-TF_THREADS = int(os.environ.get("QMLAPP_TF_THREADS") or 2)
 # Trajectories per expectation when a noisy circuit is evaluated without shots on TFQ's noisy backend
 # (standard error ≲ 1/√1000 ≈ 0.03 on a ±1 observable; ~35 µs per trajectory at 4 qubits, measured).
 DEFAULT_TRAJECTORIES = 1000
@@ -40,6 +45,8 @@ DEFAULT_TRAJECTORIES = 1000
 
 def has_channels(circuit: cirq.Circuit) -> bool:
     """True if the circuit holds non-unitary operations (noise channels)."""
+    import cirq
+
     return any(not cirq.is_parameterized(op) and not cirq.has_unitary(op) for op in circuit.all_operations())
 
 
@@ -68,11 +75,13 @@ class Simulator(Protocol):
         """Prepare ``circuit`` for repeated evaluation; ``repetitions`` 0 means exact."""
 
 
-def configure_tensorflow(threads: int = TF_THREADS) -> None:
-    """Use ``threads`` intra-op threads. TensorFlow only accepts this before its runtime starts;
-    later calls (runtime already up) leave the setting as it is."""
+def configure_tensorflow(threads: int | None = None) -> None:
+    """Use ``threads`` intra-op threads (None: QMLAPP_SIM_THREADS, else all usable CPUs). TensorFlow only
+    accepts this before its runtime starts; later calls (runtime already up) leave the setting as it is."""
     import tensorflow as tf
 
+    if threads is None:
+        threads = Simulators.from_env().threads
     if tf.config.threading.get_intra_op_parallelism_threads() == threads:
         return
     try:
@@ -162,7 +171,7 @@ class TfqBackend:
     bit for bit.
 
     Args:
-        threads: TensorFlow intra-op threads.
+        threads: TensorFlow intra-op threads (None: see :func:`configure_tensorflow`).
         differentiator: a ``tfq.differentiators.Differentiator``; None = TFQ's default (Adjoint for
             exact noiseless expectations, ParameterShift otherwise).
         trajectories: trajectories per expectation for noisy circuits evaluated without shots.
@@ -170,9 +179,10 @@ class TfqBackend:
 
     name = "tfq"
 
-    def __init__(self, threads: int = TF_THREADS, differentiator: Any | None = None,
+    def __init__(self, threads: int | None = None, differentiator: Any | None = None,
                  trajectories: int = DEFAULT_TRAJECTORIES) -> None:
-        configure_tensorflow(threads)
+        self.threads = threads if threads is not None else Simulators.from_env().threads
+        configure_tensorflow(self.threads)
         self.differentiator = differentiator
         self.trajectories = int(trajectories)
 
@@ -197,8 +207,9 @@ class DensityMatrixBackend:
 
     name = "density_matrix"
 
-    def __init__(self, threads: int = TF_THREADS, seed: int | None = None) -> None:
-        configure_tensorflow(threads)
+    def __init__(self, threads: int | None = None, seed: int | None = None) -> None:
+        self.threads = threads if threads is not None else Simulators.from_env().threads
+        configure_tensorflow(self.threads)
         self.seed = seed
 
     def compile(
@@ -236,10 +247,14 @@ class CirqCompiled:
         self.qubits = sorted(circuit.all_qubits() | {q for op in operators for q in op.qubits})
 
     def _resolver(self, row: np.ndarray) -> cirq.ParamResolver:
+        import cirq
+
         return cirq.ParamResolver({s.name: float(v) for s, v in zip(self.symbols, row, strict=True)})
 
     def _sampled(self, resolver: cirq.ParamResolver) -> np.ndarray:
         """Measure all qubits ``repetitions`` times and average each Z-string term over the shots."""
+        import cirq
+
         measured = self.circuit + cirq.measure(*self.qubits, key="m")
         bits = self.simulator.run(measured, resolver, repetitions=self.repetitions).measurements["m"]
         signs = 1 - 2 * bits.astype(np.int64)  # Z eigenvalue per qubit and shot
@@ -284,9 +299,57 @@ class CirqReference:
         operators: Sequence[cirq.PauliSum],
         repetitions: int = 0,
     ) -> CirqCompiled:
+        import cirq
+
         simulator: cirq.Simulator | cirq.DensityMatrixSimulator
         if has_channels(circuit):
             simulator = cirq.DensityMatrixSimulator(dtype=np.complex128, seed=self.seed)
         else:
             simulator = cirq.Simulator(dtype=np.complex128, seed=self.seed)
         return CirqCompiled(circuit, symbols, operators, repetitions, simulator)
+
+
+@dataclass(frozen=True)
+class Simulators:
+    """Builds every simulator of a run with one thread budget (qsim's ``cpu_threads``, TensorFlow's
+    intra-op pool). A run gets it from its context; subclasses may observe what is built."""
+
+    threads: int
+
+    def __post_init__(self) -> None:
+        if int(self.threads) < 1:
+            raise ValueError(f"threads must be ≥ 1, got {self.threads}")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Simulators:
+        return cls(threads=settings.threads_per_run)
+
+    @classmethod
+    def from_env(cls) -> Simulators:
+        """QMLAPP_SIM_THREADS, else every usable CPU: what a script or a test in its own process gets."""
+        return cls.from_settings(Settings(sim_threads=env_sim_threads()))
+
+    def qsim_options(self, *, max_fused_gate_size: int = 2) -> qsimcirq.QSimOptions:
+        import qsimcirq
+
+        return qsimcirq.QSimOptions(cpu_threads=int(self.threads), max_fused_gate_size=max_fused_gate_size)
+
+    def qsim(self, *, seed: int | None = None, max_fused_gate_size: int = 2,
+             circuit_memoization_size: int = 0) -> qsimcirq.QSimSimulator:
+        """A qsimcirq state-vector simulator; ``seed`` fixes its sampling and trajectory draws, and
+        ``circuit_memoization_size`` > 0 keeps that many translated circuits (repeated noisy runs)."""
+        import qsimcirq
+
+        return qsimcirq.QSimSimulator(self.qsim_options(max_fused_gate_size=max_fused_gate_size),
+                                      seed=None if seed is None else int(seed),
+                                      circuit_memoization_size=int(circuit_memoization_size))
+
+    def tfq(self, *, differentiator: Any | None = None, trajectories: int = DEFAULT_TRAJECTORIES) -> TfqBackend:
+        return TfqBackend(threads=self.threads, differentiator=differentiator, trajectories=trajectories)
+
+    def density_matrix(self, *, seed: int | None = None) -> DensityMatrixBackend:
+        return DensityMatrixBackend(threads=self.threads, seed=seed)
+
+    def cirq_reference(self, *, seed: int | None = None) -> CirqReference:
+        """Cirq's own simulators (single-threaded NumPy): the slow reference for checks."""
+        return CirqReference(seed=seed)

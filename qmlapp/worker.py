@@ -15,6 +15,7 @@ the optional per-run time limit.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import multiprocessing
 import os
@@ -37,6 +38,7 @@ from qmlapp.distributed import start_dispatcher
 from qmlapp.registry import KINDS, get_kind, parse_spec
 from qmlapp.resources import memory_fits
 from qmlapp.services import software_versions
+from qmlapp.simulators import Simulators
 from qmlapp.specs import SpecError
 
 log = logging.getLogger("qmlapp.worker")
@@ -68,15 +70,17 @@ class DbRunContext:
     """RunContext backed by the database; used by the worker, its run process and the CLI's inline mode.
 
     ``cancel_flag`` and ``lost`` may be shared with whoever watches the run from outside (the heartbeat
-    thread, or the pipe from the worker in a run process).
+    thread, or the pipe from the worker in a run process). ``simulators`` defaults to QMLAPP_SIM_THREADS or
+    every usable CPU; the worker passes the one its settings give (its share of the CPUs).
     """
 
     def __init__(self, storage: Storage, run: RunRecord, worker_id: str, stop: threading.Event,
                  cancel_poll_s: float = 0.1, progress_every_s: float = 0.25, *,
                  cancel_flag: threading.Event | None = None, lost: threading.Event | None = None,
-                 time_limit_s: float = 0.0) -> None:
+                 time_limit_s: float = 0.0, simulators: Simulators | None = None) -> None:
         self.storage, self.run, self.worker_id, self.stop = storage, run, worker_id, stop
         self.seed = run.seed
+        self.simulators = simulators if simulators is not None else Simulators.from_env()
         self._cancel_poll_s, self._progress_every_s = cancel_poll_s, progress_every_s
         self._last_cancel_check = 0.0
         self._last_progress = 0.0
@@ -158,9 +162,14 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"
 
 
+def _versions(ctx: DbRunContext) -> dict[str, str]:
+    # The simulators' thread count is part of how a run was computed (its timings, float32 summation order).
+    return {**software_versions(), "sim_threads": str(ctx.simulators.threads)}
+
+
 def _run_to_end(storage: Storage, run: RunRecord, worker_id: str, ctx: DbRunContext) -> str:
     """Execute a claimed run with ``ctx`` and write its final state; returns that state."""
-    versions = software_versions()
+    versions = _versions(ctx)
     try:
         kind = get_kind(run.kind)
         spec = parse_spec(run.kind, run.spec)
@@ -199,7 +208,8 @@ def execute_run(storage: Storage, run: RunRecord, worker_id: str, settings: Sett
     Only cooperative: a cancel, ``stop`` or the time limit take effect at the run's next
     ``check_cancelled()``. A serving :class:`Worker` uses :class:`RunProcess` instead.
     """
-    ctx = DbRunContext(storage, run, worker_id, stop or threading.Event(), time_limit_s=settings.run_time_limit_s)
+    ctx = DbRunContext(storage, run, worker_id, stop or threading.Event(), time_limit_s=settings.run_time_limit_s,
+                       simulators=Simulators.from_settings(settings))
     end_heartbeat = _start_heartbeat(storage, ctx, settings.heartbeat_s)
     try:
         return _run_to_end(storage, run, worker_id, ctx)
@@ -217,20 +227,20 @@ class _RunFlags:
     lost: threading.Event = field(default_factory=threading.Event)
 
 
-def _warm_up() -> None:
+def _warm_up(simulators: Simulators) -> None:
     """Import the simulation stack and every kind's runner, and start TensorFlow's runtime with one tiny
-    expectation, so that no run pays for them. A failure here only costs the first run that time."""
+    expectation, so that no run pays for them. A failure here only costs the first run that time.
+    TensorFlow's thread pool is sized here, once per process, by ``simulators``."""
     try:
         import cirq
         import sympy
 
-        from qmlapp.simulators import TfqBackend
-
+        backend = simulators.tfq()  # before any runner's import can start TensorFlow's runtime
         for kind in KINDS.values():
             kind.load_runner()
         q, theta = cirq.LineQubit(0), sympy.Symbol("warm_up")
         z = cirq.PauliSum.from_pauli_strings([cirq.Z(q)])
-        compiled = TfqBackend().compile(cirq.Circuit(cirq.ry(theta).on(q)), [theta], [z])
+        compiled = backend.compile(cirq.Circuit(cirq.ry(theta).on(q)), [theta], [z])
         compiled([[0.1]])
     except Exception:
         log.exception("warm-up of the run process failed; runs will import what they need")
@@ -241,7 +251,8 @@ def _run_process_main(conn: Connection, settings: Settings) -> None:
     # The worker decides what Ctrl-C means for a run (requeue); a terminal's SIGINT reaches us too.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _configure_logging()
-    _warm_up()
+    simulators = Simulators.from_settings(settings)
+    _warm_up(simulators)
     storage = Storage(settings.database_url, auto_migrate=False)
     jobs: queue.Queue[tuple[RunRecord, str, _RunFlags] | None] = queue.Queue()
     current: list[_RunFlags | None] = [None]
@@ -267,7 +278,7 @@ def _run_process_main(conn: Connection, settings: Settings) -> None:
         run, worker_id, flags = job
         conn.send(("started",))
         ctx = DbRunContext(storage, run, worker_id, flags.stop, cancel_flag=flags.cancel, lost=flags.lost,
-                           time_limit_s=settings.run_time_limit_s)
+                           time_limit_s=settings.run_time_limit_s, simulators=simulators)
         error = ""
         try:
             status = _run_to_end(storage, run, worker_id, ctx)
@@ -402,7 +413,8 @@ class Worker:
         self.start_run_process()
         child = self.run_process
         assert child is not None
-        ctx = DbRunContext(self.storage, run, self.id, self.stop)  # flags set by the heartbeat and the polling
+        # Flags set by the heartbeat and the polling; the run itself computes in the child.
+        ctx = DbRunContext(self.storage, run, self.id, self.stop, simulators=Simulators.from_settings(self.settings))
         end_heartbeat = _start_heartbeat(self.storage, ctx, self.settings.heartbeat_s)
         try:
             reason, status = self._supervise(child, run, ctx)
@@ -486,7 +498,7 @@ class Worker:
         if ctx.lost.is_set():
             log.warning("run %s was taken over by another worker; its process was killed", run.id)
             return "lost"
-        versions = software_versions()
+        versions = _versions(ctx)
         if ctx.cancel_flag.is_set():
             log.warning("run %s did not stop within %g s of its cancel; its process was killed", run.id,
                         self.settings.cancel_grace_s)
@@ -620,8 +632,9 @@ def serve_workers(settings: Settings, concurrency: int = 1, parent_pid: int | No
                 dispatcher.stop()
         return
     mp = multiprocessing.get_context("spawn")  # TF is not fork-safe
-    # Each process gets its share of the cores; oversubscribed TF thread pools slow everyone down.
-    os.environ.setdefault("QMLAPP_TF_THREADS", str(max(1, (os.cpu_count() or 1) // concurrency)))
+    # Each process's runs get their share of the cores (unless QMLAPP_SIM_THREADS says otherwise):
+    # oversubscribed qsim and TensorFlow thread pools slow everyone down.
+    settings = dataclasses.replace(settings, concurrent_runs=concurrency)
 
     def spawn(i: int) -> multiprocessing.process.BaseProcess:
         proc = mp.Process(target=_worker_process, args=(settings, os.getpid()), name=f"qmlapp-worker-{i}")

@@ -42,6 +42,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from qmlapp.simulators import Simulators
+
 if TYPE_CHECKING:
     import cirq
 
@@ -50,7 +52,6 @@ ENGINES = ("auto", "split", "dense")
 P1_PER_NOISE = 0.001  # 1-qubit depolarising probability per unit of the noise knob p (authors' code)
 P2_PER_NOISE = 0.00375  # 2-qubit depolarising probability after each CX, per unit of p
 MAX_QUBITS = 24  # beyond this a dense state vector is not sensible on this class of machine
-QSIM_THREADS = 2
 BORN_CHUNK = 1 << 15  # entries per chunk of |ψ|²
 SPLIT_MIN_QUBITS = 11  # below this the dense engine has less Python overhead than two split halves
 SMALL_STATE = 1 << 16  # float64 entries of λ below which the θ dots are one batched Gram matrix
@@ -677,19 +678,20 @@ class HypernetCircuit:
         idx = np.searchsorted(cdf, rng.random(int(shots)) * cdf[-1], side="right")
         return np.minimum(idx, cdf.size - 1).astype(np.int64)
 
-    def sample_qsim(self, params: np.ndarray, shots: int, seed: int) -> np.ndarray:
+    def sample_qsim(self, params: np.ndarray, shots: int, seed: int, *,
+                    simulators: Simulators | None = None) -> np.ndarray:
         """``shots`` indices (big-endian, as the cost vectors) from a real qsimcirq measurement of the circuit."""
         import cirq
-        import qsimcirq
 
         qs = cirq.LineQubit.range(self.n_qubits)
         circuit = self.cirq_circuit(params) + cirq.Circuit(cirq.measure(*qs, key="m"))
-        sim = qsimcirq.QSimSimulator(qsimcirq.QSimOptions(cpu_threads=QSIM_THREADS), seed=int(seed))
+        sim = (simulators or Simulators.from_env()).qsim(seed=int(seed))
         bits = sim.run(circuit, repetitions=int(shots)).measurements["m"].astype(np.int64)
         return bits @ (1 << np.arange(self.n_qubits - 1, -1, -1, dtype=np.int64))
 
     def noisy_trajectories(self, params: np.ndarray, noise: float, trajectories: int, seed: int,
-                           observables: Sequence[np.ndarray], *, backend: str = "qsim") -> np.ndarray:
+                           observables: Sequence[np.ndarray], *, backend: str = "qsim",
+                           simulators: Simulators | None = None) -> np.ndarray:
         """Σ_σ obs(σ)|ψ_traj(σ)|² per Monte-Carlo trajectory and observable, shape (trajectories, n_obs).
 
         The trajectory mean estimates Tr(ρ·obs) for the noisy density matrix ρ of ``cirq_circuit(params,
@@ -715,11 +717,8 @@ class HypernetCircuit:
         out = np.empty((int(trajectories), len(obs)))
         if backend == "numpy":
             return self._pauli_trajectories(params, noise, np.random.default_rng(seed), obs, out)
-        import qsimcirq
-
         circuit = self.cirq_circuit(params, noise=noise)
-        sim = qsimcirq.QSimSimulator(qsimcirq.QSimOptions(cpu_threads=QSIM_THREADS, max_fused_gate_size=2),
-                                     seed=int(seed), circuit_memoization_size=1)
+        sim = (simulators or Simulators.from_env()).qsim(seed=int(seed), circuit_memoization_size=1)
         for t in range(len(out)):
             _, amps, _ = sim.simulate_into_1d_array(circuit)
             p, im = amps.real.astype(np.float64), amps.imag.astype(np.float64)

@@ -24,8 +24,8 @@ import cirq
 import numpy as np
 
 from qmlapp.kinds.qnetwork.model import SplitModel
+from qmlapp.simulators import Simulators
 
-QSIM_THREADS = 2  # the target machines have 2 cores; qsimcirq's default is 1 thread
 MEASURER = "bob"
 # Seed stream of the great-circle directions in :func:`fourier_degree`.
 FOURIER_STREAM = 11
@@ -61,11 +61,9 @@ class ProtocolRun:
     unitary_s: list[float]
 
 
-def qsim_simulator(seed: int | None = None) -> cirq.SimulatesFinalState:
-    """A qsimcirq simulator with 2 threads and 2-qubit fusion."""
-    import qsimcirq
-
-    return qsimcirq.QSimSimulator(qsimcirq.QSimOptions(cpu_threads=QSIM_THREADS, max_fused_gate_size=2), seed=seed)
+def qsim_simulator(simulators: Simulators | None = None, seed: int | None = None) -> cirq.SimulatesFinalState:
+    """A qsimcirq simulator with 2-qubit fusion from ``simulators`` (None: the process default)."""
+    return (simulators or Simulators.from_env()).qsim(seed=seed, max_fused_gate_size=2)
 
 
 def _state_expectation(model: SplitModel, state: np.ndarray) -> float:
@@ -74,13 +72,14 @@ def _state_expectation(model: SplitModel, state: np.ndarray) -> float:
     return float(probs @ model.observable_diagonal() / probs.sum())
 
 
-def run_protocol(model: SplitModel, params: np.ndarray, x: np.ndarray) -> ProtocolRun:
+def run_protocol(model: SplitModel, params: np.ndarray, x: np.ndarray, *,
+                 simulators: Simulators | None = None) -> ProtocolRun:
     """Alice and Bob, each with a qsim simulator, apply their unitaries in turn and hand the register over."""
     start = time.perf_counter()
     x_hat = model.amplitude_encode(np.asarray(x).reshape(-1))
     qubits = model.qubits
     n = model.n_qubits
-    simulators = {"alice": qsim_simulator(), "bob": qsim_simulator()}
+    parties = {"alice": qsim_simulator(simulators), "bob": qsim_simulator(simulators)}
     holder = "alice"  # she prepares |ψ(x)⟩
     state = x_hat.astype(np.complex64)
     transfers: list[Transfer] = []
@@ -90,7 +89,7 @@ def run_protocol(model: SplitModel, params: np.ndarray, x: np.ndarray) -> Protoc
             transfers.append(Transfer(holder, owner, n))
             holder = owner
         t0 = time.perf_counter()
-        _, state, _ = simulators[owner].simulate_into_1d_array(circuit, qubit_order=qubits, initial_state=state)
+        _, state, _ = parties[owner].simulate_into_1d_array(circuit, qubit_order=qubits, initial_state=state)
         unitary_s.append(time.perf_counter() - t0)
     if holder != MEASURER:
         transfers.append(Transfer(holder, MEASURER, n))
@@ -100,18 +99,20 @@ def run_protocol(model: SplitModel, params: np.ndarray, x: np.ndarray) -> Protoc
                        wall_s=time.perf_counter() - start, unitary_s=unitary_s)
 
 
-def single_party_state(model: SplitModel, params: np.ndarray, x: np.ndarray) -> np.ndarray:
+def single_party_state(model: SplitModel, params: np.ndarray, x: np.ndarray, *,
+                       simulators: Simulators | None = None) -> np.ndarray:
     """|ψ_L⟩ from one qsim call on the concatenated circuit B_L A_L ⋯ B₁ A₁ (complex64)."""
     x_hat = model.amplitude_encode(np.asarray(x).reshape(-1))
-    _, state, _ = qsim_simulator().simulate_into_1d_array(model.circuit(params, x_hat), qubit_order=model.qubits,
-                                                          initial_state=x_hat.astype(np.complex64))
+    _, state, _ = qsim_simulator(simulators).simulate_into_1d_array(
+        model.circuit(params, x_hat), qubit_order=model.qubits, initial_state=x_hat.astype(np.complex64))
     return state
 
 
-def single_party_expectation(model: SplitModel, params: np.ndarray, x: np.ndarray) -> float:
+def single_party_expectation(model: SplitModel, params: np.ndarray, x: np.ndarray, *,
+                             simulators: Simulators | None = None) -> float:
     """ℒ(x) from one qsim expectation call on the concatenated circuit (no parties, no transfers)."""
     x_hat = model.amplitude_encode(np.asarray(x).reshape(-1))
-    values = qsim_simulator().simulate_expectation_values(
+    values = qsim_simulator(simulators).simulate_expectation_values(
         model.circuit(params, x_hat), [model.observable()], qubit_order=model.qubits,
         initial_state=x_hat.astype(np.complex64))
     return float(np.real(values[0]))
@@ -134,17 +135,17 @@ def standard_error(mean: float, copies: int) -> float:
 
 
 def estimate(model: SplitModel, params: np.ndarray, x: np.ndarray, copies: int,
-             rng: np.random.Generator) -> tuple[float, float, int]:
+             rng: np.random.Generator, *, simulators: Simulators | None = None) -> tuple[float, float, int]:
     """(estimate of ℒ(x) from K copies, its standard error, qubits communicated = K·R·n)."""
     if copies < 1:
         raise ValueError(f"copies must be ≥ 1, got {copies}")
-    run = run_protocol(model, params, x)
+    run = run_protocol(model, params, x, simulators=simulators)
     mean = float(sample_mean(run.expectation, copies, rng))
     return mean, standard_error(mean, copies), int(copies) * run.qubits_per_copy
 
 
 def shifted_expectations(model: SplitModel, params: np.ndarray, x: np.ndarray, *,
-                         engine: str = "auto") -> np.ndarray:
+                         engine: str = "auto", simulators: Simulators | None = None) -> np.ndarray:
     """Exact [ℒ(φ_k + π/2), ℒ(φ_k − π/2)] for every parameter, shape (2LP, 2).
 
     The protocol's final state is the single-party state (tested), so the shifted circuits need not be
@@ -166,10 +167,10 @@ def shifted_expectations(model: SplitModel, params: np.ndarray, x: np.ndarray, *
             for j, shift in enumerate(shifts):
                 p = params.copy()
                 p[k] += shift
-                out[k, j] = run_protocol(model, p, x).expectation
+                out[k, j] = run_protocol(model, p, x, simulators=simulators).expectation
         return out
     x_hat = model.amplitude_encode(np.asarray(x).reshape(-1))
-    qubits, sim = model.qubits, qsim_simulator()
+    qubits, sim = model.qubits, qsim_simulator(simulators)
     circuits = [c for _, c in model.unitaries(params, x_hat)]
     prefix = x_hat.astype(np.complex64)
     for ui, u in enumerate(model.layout):
@@ -185,28 +186,30 @@ def shifted_expectations(model: SplitModel, params: np.ndarray, x: np.ndarray, *
     return out
 
 
-def exact_gradient(model: SplitModel, params: np.ndarray, x: np.ndarray, *, engine: str = "auto") -> np.ndarray:
+def exact_gradient(model: SplitModel, params: np.ndarray, x: np.ndarray, *, engine: str = "auto",
+                   simulators: Simulators | None = None) -> np.ndarray:
     """∂ℒ(x)/∂φ for all 2LP parameters by the parameter-shift rule with exact expectations (float64 with the
     default engine up to 14 qubits; see :func:`shifted_expectations`)."""
-    shifted = shifted_expectations(model, params, x, engine=engine)
+    shifted = shifted_expectations(model, params, x, engine=engine, simulators=simulators)
     return (shifted[:, 0] - shifted[:, 1]) / 2.0
 
 
-def shift_gradient(model: SplitModel, params: np.ndarray, x: np.ndarray, copies: int,
-                   rng: np.random.Generator, *, engine: str = "auto") -> tuple[np.ndarray, int, int]:
+def shift_gradient(model: SplitModel, params: np.ndarray, x: np.ndarray, copies: int, rng: np.random.Generator,
+                   *, engine: str = "auto", simulators: Simulators | None = None) -> tuple[np.ndarray, int, int]:
     """Parameter-shift gradient with every shifted expectation estimated from K copies of the protocol.
 
     Returns (gradient (2LP,), qubits communicated = circuits_run·K·R·n, circuits_run = 2·2LP distinct
     shifted circuits; each is run on K copies)."""
     if copies < 1:
         raise ValueError(f"copies must be ≥ 1, got {copies}")
-    shifted = shifted_expectations(model, params, x, engine=engine)
+    shifted = shifted_expectations(model, params, x, engine=engine, simulators=simulators)
     means = sample_mean(shifted, copies, rng)
     circuits = 2 * model.n_params
     return (means[:, 0] - means[:, 1]) / 2.0, circuits * int(copies) * model.rounds * model.n_qubits, circuits
 
 
-def expectations(model: SplitModel, params: np.ndarray, x: np.ndarray, *, engine: str = "auto") -> np.ndarray:
+def expectations(model: SplitModel, params: np.ndarray, x: np.ndarray, *, engine: str = "auto",
+                 simulators: Simulators | None = None) -> np.ndarray:
     """Exact ℒ for rows of inputs (M,): ``"numpy"`` batched float64 engine, ``"qsim"`` one single-party qsim
     call per row (complex64), ``"auto"`` numpy up to ``NUMPY_BATCH_MAX_QUBITS`` qubits, else qsim."""
     if engine == "auto":
@@ -216,7 +219,8 @@ def expectations(model: SplitModel, params: np.ndarray, x: np.ndarray, *, engine
     if engine != "qsim":
         raise ValueError(f"engine must be 'auto', 'numpy' or 'qsim', got {engine!r}")
     rows = np.atleast_2d(np.asarray(x, dtype=np.float64))
-    return np.array([_state_expectation(model, single_party_state(model, params, row)) for row in rows])
+    return np.array([_state_expectation(model, single_party_state(model, params, row, simulators=simulators))
+                     for row in rows])
 
 
 def great_circle(model: SplitModel, points: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -232,7 +236,7 @@ def great_circle(model: SplitModel, points: int, rng: np.random.Generator) -> tu
 
 def fourier_degree(model: SplitModel, params: np.ndarray, *, points: int = 256, seed: int = 0,
                    rng: np.random.Generator | None = None, tol: float = 1e-6,
-                   engine: str = "auto") -> dict[str, object]:
+                   engine: str = "auto", simulators: Simulators | None = None) -> dict[str, object]:
     """Expressivity along a great circle: the Fourier spectrum of t ↦ ℒ(x̂(t)).
 
     Why: without data layers ℒ = x̂ᵀMx̂ is quadratic in (cos t, sin t), so only frequencies 0 and 2 appear
@@ -245,7 +249,7 @@ def fourier_degree(model: SplitModel, params: np.ndarray, *, points: int = 256, 
         raise ValueError("points must be ≥ 8")
     rng = rng if rng is not None else np.random.default_rng([seed, FOURIER_STREAM])
     t, x = great_circle(model, points, rng)
-    values = expectations(model, params, x, engine=engine)
+    values = expectations(model, params, x, engine=engine, simulators=simulators)
     coeffs = np.fft.rfft(values) / points
     magnitudes = np.abs(coeffs)
     magnitudes[1:] *= 2.0

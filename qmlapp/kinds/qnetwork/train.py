@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from qmlapp.kinds.qnetwork.model import SplitModel
+from qmlapp.simulators import Simulators
 
 P_CLIP = 1e-7
 EVAL_CHUNK = 128  # rows per forward call (TFQ gains nothing from larger batches)
@@ -79,13 +80,12 @@ def bce(expectations: np.ndarray, y: np.ndarray) -> tuple[float, float]:
 class _TfqSplitModel:
     """Serialised circuit + parameter variable + compiled training step."""
 
-    def __init__(self, model: SplitModel, params: np.ndarray, batch_size: int, learning_rate: float) -> None:
+    def __init__(self, model: SplitModel, params: np.ndarray, batch_size: int, learning_rate: float,
+                 simulators: Simulators) -> None:
         import tensorflow as tf
 
-        from qmlapp.simulators import TfqBackend
-
         circuit, data_symbols, model_symbols = model.symbolic_circuit()
-        self.compiled = TfqBackend().compile(circuit, data_symbols + model_symbols, [model.observable()])
+        self.compiled = simulators.tfq().compile(circuit, data_symbols + model_symbols, [model.observable()])
         self.n_data = len(data_symbols)
         self.weights = tf.Variable(np.asarray(params, dtype=np.float32), name="qnetwork_params")
         optimizer = tf.keras.optimizers.Adam(learning_rate=learning_rate)
@@ -121,15 +121,15 @@ class _TfqSplitModel:
         return np.concatenate(out).astype(np.float64) if out else np.zeros(0)
 
 
-def tfq_value_and_grad(model: SplitModel, params: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def tfq_value_and_grad(model: SplitModel, params: np.ndarray, x: np.ndarray, *,
+                       simulators: Simulators | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(ℒ per row (M,), ∂ℒ/∂φ per row (M, 2LP)) from the training path: the serialised symbolic circuit
     (encoding tree included) on TFQ with the adjoint differentiator. float32 precision; for checks."""
     import tensorflow as tf
 
-    from qmlapp.simulators import TfqBackend
-
     circuit, data_symbols, model_symbols = model.symbolic_circuit()
-    compiled = TfqBackend().compile(circuit, data_symbols + model_symbols, [model.observable()])
+    backend = (simulators or Simulators.from_env()).tfq()
+    compiled = backend.compile(circuit, data_symbols + model_symbols, [model.observable()])
     data = model.data_symbol_values(x)
     values = np.concatenate([data, np.broadcast_to(np.asarray(params, dtype=np.float64), (len(data), model.n_params))],
                             axis=1)
@@ -154,11 +154,13 @@ def train_split_model(
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
     check_cancelled: Callable[[], None] | None = None,
     init_params: np.ndarray | None = None,
+    simulators: Simulators | None = None,
 ) -> TrainResult:
     """Adam on the mean binary cross-entropy with exact TFQ adjoint gradients.
 
     Parameters start at ``init_params`` or U[0, 2π) from ``seed``; ``on_epoch(epoch, metrics)`` runs for the
-    untrained model (epoch 0) and after every epoch, ``check_cancelled()`` before every step (it may raise)."""
+    untrained model (epoch 0) and after every epoch, ``check_cancelled()`` before every step (it may raise).
+    ``simulators`` builds the TFQ backend (None: the process default)."""
     start = time.perf_counter()
     n = len(x_train)
     if n == 0:
@@ -168,7 +170,7 @@ def train_split_model(
                else model.init_params(np.random.default_rng([seed, _STREAM_INIT])))
     data_train = model.data_symbol_values(x_train).astype(np.float32)
     y_tr = np.asarray(y_train).astype(np.float32)
-    tfq_model = _TfqSplitModel(model, params0, batch, learning_rate)
+    tfq_model = _TfqSplitModel(model, params0, batch, learning_rate, simulators or Simulators.from_env())
 
     def metrics() -> dict[str, float]:
         params = tfq_model.params()

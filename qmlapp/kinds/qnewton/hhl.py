@@ -37,10 +37,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from qmlapp.simulators import Simulators
+
 if TYPE_CHECKING:
     import cirq
 
-QSIM_THREADS = 2  # the target machines have 2 cores
 MAX_SYSTEM_QUBITS = 4  # controlled e^{iAt} is a (n+1)-qubit matrix gate; qsim takes ≤ 6-qubit matrices
 MAX_CLOCK_QUBITS = 10
 
@@ -145,14 +146,13 @@ def hhl_circuit(A: np.ndarray, clock_qubits: int, t: float, c_constant: float) -
 
 
 def hhl_solve(A: np.ndarray, b: np.ndarray, clock_qubits: int, *, t: float | None = None,
-              c_constant: float | None = None, threads: int = QSIM_THREADS) -> HhlResult:
+              c_constant: float | None = None, simulators: Simulators | None = None) -> HhlResult:
     """Run HHL for A x = b on qsimcirq (state vector, complex64) and post-select ancilla = 1, clock = 0.
 
     ``t`` defaults to 2π(2^c − 1)/(2^c·λ_max) and ``c_constant`` to λ_min (module docstring). Fidelity is
     |⟨x|x̃⟩|² with x the normalised ``np.linalg.solve(A, b)``; it is 0 if the post-selection never succeeds.
+    ``simulators`` builds the qsim simulator (None: the process default).
     """
-    import qsimcirq
-
     A, b, n, evals = _validate(A, b)
     c = int(clock_qubits)
     if not 1 <= c <= MAX_CLOCK_QUBITS:
@@ -172,7 +172,7 @@ def hhl_solve(A: np.ndarray, b: np.ndarray, clock_qubits: int, *, t: float | Non
         qubits = cirq.LineQubit.range(total)
     initial = np.zeros(2**total, dtype=np.complex64)
     initial[:N] = b  # ancilla 0, clock 0, system |b⟩ (big-endian: system = least significant bits)
-    sim = qsimcirq.QSimSimulator(qsimcirq.QSimOptions(cpu_threads=int(threads)))
+    sim = (simulators or Simulators.from_env()).qsim()
     t0 = time.perf_counter()
     psi = sim.simulate(circuit, qubit_order=qubits, initial_state=initial).final_state_vector
     seconds = time.perf_counter() - t0
@@ -187,7 +187,8 @@ def hhl_solve(A: np.ndarray, b: np.ndarray, clock_qubits: int, *, t: float | Non
                      t=float(t), c_constant=float(c_constant), seconds=seconds, circuit=circuit)
 
 
-def hhl_sweep(N: int, kappas: Iterable[float], clock_qubits_list: Sequence[int], seed: int) -> list[dict[str, Any]]:
+def hhl_sweep(N: int, kappas: Iterable[float], clock_qubits_list: Sequence[int], seed: int, *,
+              simulators: Simulators | None = None) -> list[dict[str, Any]]:
     """HHL on :func:`hessian_like_matrix` (N, κ, seed) for every κ and clock size, with one random unit |b⟩
     (from ``seed``) throughout. Rows: kappa, clock_qubits, fidelity, success_probability, qubits, plus N,
     system_qubits, t, c_constant and seconds (the qsim time of that run)."""
@@ -196,6 +197,6 @@ def hhl_sweep(N: int, kappas: Iterable[float], clock_qubits_list: Sequence[int],
     for kappa in kappas:
         A = hessian_like_matrix(N, float(kappa), seed)
         for c in clock_qubits_list:
-            res = hhl_solve(A, b, int(c))
+            res = hhl_solve(A, b, int(c), simulators=simulators)
             rows.append({"kappa": float(kappa), "N": int(N), **res.row()})
     return rows

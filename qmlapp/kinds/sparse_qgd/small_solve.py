@@ -35,7 +35,6 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from qmlapp.kinds.qnewton.hhl import QSIM_THREADS
 from qmlapp.kinds.sparse_qgd.carleman import (
     carleman_matrix,
     carleman_vector,
@@ -47,6 +46,7 @@ from qmlapp.kinds.sparse_qgd.carleman import (
     singular_range,
     toy_problem,
 )
+from qmlapp.simulators import Simulators
 
 MAX_SYSTEM_QUBITS = 4  # controlled e^{iDt} is an (n+1)-qubit MatrixGate; keep D at ≤ 16×16
 MAX_TOTAL_QUBITS = 16
@@ -158,7 +158,7 @@ def _fidelity(x: np.ndarray, y: np.ndarray) -> float:
 
 
 def solve_history_hhl(L: Any, rhs: np.ndarray, clock_qubits: int = 6, method: str = "signed",
-                      threads: int = QSIM_THREADS) -> dict[str, Any]:
+                      simulators: Simulators | None = None) -> dict[str, Any]:
     """Solve 𝓛x = rhs with HHL on qsim (label "simulated") and by the exact eigenbasis emulation ("emulated").
 
     Keys: label, method, fidelity (|⟨z|z̃⟩|² of the normalised dilated solution against ``np.linalg.solve``),
@@ -166,10 +166,10 @@ def solve_history_hhl(L: Any, rhs: np.ndarray, clock_qubits: int = 6, method: st
     removed), qubits {system, clock, ancilla, total}, dim_L, dim_hhl (padded), kappa_L, kappa_hhl (κ of the
     matrix HHL inverts: κ(𝓛) for "signed", κ(𝓛)² for "squared"), t, c_constant, seconds, solution / classical
     (real parts of the normalised x-part, lists), emulated {label, fidelity, success_probability},
-    sim_vs_emulated (fidelity of the two post-selected states).
+    sim_vs_emulated (fidelity of the two post-selected states). ``simulators`` builds the qsim simulator
+    (None: the process default).
     """
     import cirq
-    import qsimcirq
 
     if method not in ("signed", "squared"):
         raise ValueError("method must be 'signed' or 'squared'")
@@ -205,7 +205,7 @@ def solve_history_hhl(L: Any, rhs: np.ndarray, clock_qubits: int = 6, method: st
         circuit = hhl_circuit(A, c, t, c_const)
     initial = np.zeros(2**total, dtype=np.complex64)
     initial[:N] = b_in
-    sim = qsimcirq.QSimSimulator(qsimcirq.QSimOptions(cpu_threads=int(threads)))
+    sim = (simulators or Simulators.from_env()).qsim()
     t0 = time.perf_counter()
     psi = sim.simulate(circuit, qubit_order=cirq.LineQubit.range(total), initial_state=initial).final_state_vector
     seconds = time.perf_counter() - t0
