@@ -121,7 +121,7 @@ def main() -> None:
 
     # Baseline inputs: the same encoded data Optuna's fANOVA sees (one-hot categoricals, log10 learning rate).
     dists, encoded = _encode(space, space.names, ok)
-    values = [float(t.value) for t in ok]  # type: ignore[arg-type]
+    values = [float(t.value) for t in ok if t.value is not None]  # succeeded: all set (zip below is strict)
     frozen = [optuna.trial.create_trial(params=p, distributions=dists, value=v)
               for p, v in zip(encoded, values, strict=True)]
     study = optuna.create_study(direction="maximize")

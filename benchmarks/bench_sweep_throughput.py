@@ -34,7 +34,7 @@ def measure(n_workers: int, n_trials: int) -> tuple[float, int]:
         url = f"sqlite:///{tmp}/bench.db"
         storage = Storage(url)
         env = dict(os.environ, QMLAPP_DATABASE_URL=url, QMLAPP_POLL_S="0.1", QMLAPP_HEARTBEAT_S="1",
-                   QMLAPP_TF_THREADS=str(max(1, (os.cpu_count() or 1) // n_workers)))
+                   QMLAPP_SIM_THREADS=str(max(1, (os.cpu_count() or 1) // n_workers)))
         procs = [subprocess.Popen([sys.executable, "-m", "qmlapp", "worker"], cwd=ROOT, env=env,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(n_workers)]
         try:

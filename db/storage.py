@@ -587,7 +587,7 @@ class Storage:
                     finished_at=None, error=None, traceback=None)
             .execution_options(synchronize_session=False)
         )
-        if res.rowcount != 1:  # type: ignore[attr-defined]
+        if res.rowcount != 1:  # type: ignore[attr-defined]  # SQLAlchemy: DML returns CursorResult
             return None
         row = s.get(Run, run_id, populate_existing=True)
         assert row is not None
@@ -599,7 +599,7 @@ class Storage:
                 sa.update(Run).where(Run.id == run_id, Run.worker_id == worker_id, Run.status == RUNNING)
                 .values(heartbeat_at=utcnow())
             )
-            owned = res.rowcount == 1  # type: ignore[attr-defined]
+            owned = res.rowcount == 1  # type: ignore[attr-defined]  # SQLAlchemy: DML returns CursorResult
             flag = s.scalar(sa.select(Run.cancel_requested).where(Run.id == run_id))
         return Heartbeat(owned=owned, cancel_requested=bool(flag))
 
@@ -610,7 +610,7 @@ class Storage:
                 sa.update(Run).where(Run.id == run_id, Run.worker_id == worker_id, Run.status == RUNNING)
                 .values(progress=fraction, message=message[:2000], heartbeat_at=utcnow())
             )
-            return res.rowcount == 1  # type: ignore[attr-defined,no-any-return]
+            return res.rowcount == 1  # type: ignore[attr-defined]  # SQLAlchemy: DML returns CursorResult
 
     def finish_run(self, run_id: int, worker_id: str, status: str, *, result: dict[str, Any] | None = None,
                    error: str | None = None, traceback: str | None = None, message: str = "",
@@ -631,7 +631,7 @@ class Storage:
                 sa.update(Run).where(Run.id == run_id, Run.worker_id == worker_id, Run.status == RUNNING)
                 .values(**values)
             )
-            return res.rowcount == 1  # type: ignore[attr-defined,no-any-return]
+            return res.rowcount == 1  # type: ignore[attr-defined]  # SQLAlchemy: DML returns CursorResult
 
     def release_run(self, run_id: int, worker_id: str, message: str) -> bool:
         """Put a running run back in the queue (graceful worker shutdown); not counted as an attempt."""
@@ -641,7 +641,7 @@ class Storage:
                 .values(status=QUEUED, worker_id=None, progress=0.0, message=message,
                         attempts=Run.attempts - 1, started_at=None)
             )
-            if res.rowcount == 1:  # type: ignore[attr-defined]
+            if res.rowcount == 1:  # type: ignore[attr-defined]  # SQLAlchemy: DML returns CursorResult
                 s.execute(sa.delete(Metric).where(Metric.run_id == run_id))
                 return True
             return False
@@ -835,7 +835,7 @@ class Storage:
                        sa.or_(Sweep.lease_until.is_(None), Sweep.lease_until < now, Sweep.lease_owner == owner))
                 .values(lease_owner=owner, lease_until=now + timedelta(seconds=seconds))
             )
-            return res.rowcount == 1  # type: ignore[attr-defined,no-any-return]
+            return res.rowcount == 1  # type: ignore[attr-defined]  # SQLAlchemy: DML returns CursorResult
 
     def release_sweep_lease(self, sweep_id: int, owner: str) -> None:
         with self._session(write=True) as s:

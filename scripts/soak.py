@@ -99,7 +99,7 @@ class Fleet:
 
 def _worker_env() -> dict[str, str]:
     return {**os.environ, "QMLAPP_HEARTBEAT_S": "0.5", "QMLAPP_STALE_AFTER_S": "4", "QMLAPP_POLL_S": "0.1",
-            "QMLAPP_TF_THREADS": "1", "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT)}
+            "QMLAPP_SIM_THREADS": "1", "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT)}
 
 
 def _wait_all_finished(storage: Storage, n: int, timeout: float, fleet: Fleet | None = None) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -77,7 +78,7 @@ def _basis_state(k: int, n: int) -> np.ndarray:
 def test_mod_k_paulisum_gives_class_indicator_on_basis_states(n: int, k_classes: int) -> None:
     qubits = cirq.LineQubit.range(n)
     ops = mod_k_operators(qubits, k_classes)
-    qubit_map = {q: i for i, q in enumerate(qubits)}
+    qubit_map: dict[cirq.Qid, int] = {q: i for i, q in enumerate(qubits)}
     for k in range(2**n):
         state = _basis_state(k, n)
         probs = [op.expectation_from_state_vector(state, qubit_map).real for op in ops]
@@ -182,21 +183,22 @@ def test_data_values_append_zz_products() -> None:
     assert sv.shape == (1, len(qnn.symbols))
 
 
-_QASM_GATES = {"h": cirq.H, "cx": cirq.CNOT, "cz": cirq.CZ, "ry": cirq.ry, "rz": cirq.rz, "rx": cirq.rx,
-               "t": cirq.T, "tdg": cirq.T**-1}
+_QASM_FIXED: dict[str, cirq.Gate] = {"h": cirq.H, "cx": cirq.CNOT, "cz": cirq.CZ, "t": cirq.T, "tdg": cirq.T**-1}
+_QASM_ROTATIONS: dict[str, Callable[[float], cirq.Gate]] = {"ry": cirq.ry, "rz": cirq.rz, "rx": cirq.rx}
 
 
 def _parse_qasm(text: str) -> cirq.Circuit:
     """Minimal OpenQASM 2 reader for the gates our circuits export (Cirq's importer needs ``ply``)."""
-    ops = []
+    ops: list[cirq.Operation] = []
     for line in text.splitlines():
         m = re.fullmatch(r"(\w+)(?:\((.*)\))? (q\[\d+\](?:,q\[\d+\])*);", line.strip())
-        if not m or m.group(1) not in _QASM_GATES:
+        if not m or (m.group(1) not in _QASM_FIXED and m.group(1) not in _QASM_ROTATIONS):
             continue
         qubits = [cirq.LineQubit(int(i)) for i in re.findall(r"q\[(\d+)\]", m.group(3))]
-        gate = _QASM_GATES[m.group(1)]
         if m.group(2) is not None:
-            gate = gate(_angle(m.group(2)))
+            gate = _QASM_ROTATIONS[m.group(1)](_angle(m.group(2)))
+        else:
+            gate = _QASM_FIXED[m.group(1)]
         ops.append(gate.on(*qubits))
     return cirq.Circuit(ops)
 
@@ -296,7 +298,8 @@ def test_entangler_sets_every_two_qubit_gate_of_the_ansatz(ansatz: str, entangle
     qnn = build_qnn_circuit(make(ansatz=ansatz, entangler=entangler, depth=2))
     two = _two_qubit_ops(qnn)
     assert two and all(op.gate == gate for op in two)
-    assert qnn.entangler == {cirq.CZ: "cz", cirq.CNOT: "cx", cirq.SQRT_ISWAP: "sqrt_iswap"}[gate]
+    names: dict[cirq.Gate, str] = {cirq.CZ: "cz", cirq.CNOT: "cx", cirq.SQRT_ISWAP: "sqrt_iswap"}
+    assert qnn.entangler == names[gate]
     # The ZZ feature map keeps its CX blocks (2 reps × 3 linear pairs × 2) whatever the ansatz entangler.
     zz = build_qnn_circuit(make(ansatz=ansatz, entangler=entangler, encoding="zz_feature_map"))
     cx = sum(op.gate == cirq.CNOT for op in zz.circuit.all_operations())
@@ -334,7 +337,7 @@ def test_binary_readouts_give_parity_class_on_basis_states(readout: str, n: int)
     qubits = cirq.LineQubit.range(n)
     ops = readout_operators(readout, qubits, 2)
     measured = 2 if readout == "parity" else n
-    qubit_map = {q: i for i, q in enumerate(qubits)}
+    qubit_map: dict[cirq.Qid, int] = {q: i for i, q in enumerate(qubits)}
     for k in range(2**n):
         probs = [op.expectation_from_state_vector(_basis_state(k, n), qubit_map).real for op in ops]
         odd = bin(k & (2**measured - 1)).count("1") % 2
@@ -369,9 +372,9 @@ def test_gate_noise_follows_every_gate() -> None:
         on_q = [op for op in ops if q in op.qubits]
         gates = [op for op in on_q if cirq.has_unitary(op) or cirq.is_parameterized(op)]
         assert on_q[::3] == gates and len(on_q) == 3 * len(gates)
-        for gate, dep, damp in zip(on_q[::3], on_q[1::3], on_q[2::3], strict=True):
-            assert dep == cirq.depolarize(0.01 if len(gate.qubits) == 1 else 0.02).on(q)
-            assert damp == cirq.amplitude_damp(0.03).on(q)
+        for gate_op, dep_op, damp_op in zip(on_q[::3], on_q[1::3], on_q[2::3], strict=True):
+            assert dep_op == cirq.depolarize(0.01 if len(gate_op.qubits) == 1 else 0.02).on(q)
+            assert damp_op == cirq.amplitude_damp(0.03).on(q)
     only_2q = add_gate_noise(qnn.circuit, NoiseModel(noise_2q=0.02))
     assert len(list(only_2q.all_operations())) == len(ideal) + 2 * n2
 

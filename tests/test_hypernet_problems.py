@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -18,7 +19,7 @@ from qmlapp.kinds.hypernet import landscape as L
 from qmlapp.kinds.hypernet import problems as P
 from qmlapp.kinds.hypernet.layouts import BitField, BitLayout, all_bits, bits_to_index, index_to_bits, make_layout
 
-CUSTOM = {
+CUSTOM: dict[str, dict[str, Any]] = {
     "g_h1": dict(dataset="gaussian2d", hidden=1),
     "g_h2": dict(dataset="gaussian2d", hidden=2),
     "g_h0": dict(dataset="gaussian2d", hidden=0),
@@ -213,6 +214,7 @@ def test_reordered_fields_and_zero_rows() -> None:
     fields, pos = [], 0
     for name in order:
         f = base.field(name)
+        assert f is not None
         fields.append(BitField(f.name, pos, f.length, f.role, f.shape, f.description))
         pos += f.length
     lay = replace(base, fields=tuple(fields))

@@ -7,6 +7,7 @@ import json
 import math
 
 import numpy as np
+import plotly.graph_objects as go
 import pytest
 
 from qmlapp.kinds.qnetwork import accounting as acc
@@ -180,6 +181,7 @@ def test_linear_sketch_simulation_unbiased_and_bits_exact() -> None:
 def test_real_loaders(name: str, size: int, raw: int) -> None:
     d = load_qnet_data(name, n_features=size, train_size=200, seed=3)
     assert isinstance(d, QnetData) and d.labelled and d.n_features == size and d.n_raw_features == raw
+    assert d.y_train is not None and d.y_test is not None
     assert d.X_train.shape == (200, size) and d.X_train.dtype == np.float64
     assert d.X_test.shape[1] == size and d.y_train.dtype == np.int64
     assert np.all(d.X_train[:, raw:] == 0) and np.all(d.X_test[:, raw:] == 0)
@@ -187,6 +189,7 @@ def test_real_loaders(name: str, size: int, raw: int) -> None:
     # stratified: same class balance in train and test (within a few percent)
     assert abs(d.y_train.mean() - d.y_test.mean()) < 0.05
     again = load_qnet_data(name, train_size=200, seed=3)
+    assert again.y_test is not None
     assert np.array_equal(again.X_train, d.X_train) and np.array_equal(again.y_test, d.y_test)
     other = load_qnet_data(name, train_size=200, seed=4)
     assert not np.array_equal(other.X_train, d.X_train)
@@ -198,6 +201,7 @@ def test_real_loaders(name: str, size: int, raw: int) -> None:
 
 def test_loader_details() -> None:
     full = load_qnet_data("breast_cancer", train_size=10_000, seed=0)
+    assert full.y_train is not None and full.y_test is not None
     assert len(full.X_train) + len(full.X_test) == 569 and len(full.X_test) == math.ceil(569 * 0.25)
     assert full.y_train.sum() + full.y_test.sum() == 212  # label 1 = malignant
     assert np.allclose(full.X_train[:, :30].mean(axis=0), 0, atol=1e-12)  # standardised with train statistics
@@ -218,7 +222,7 @@ def test_synthetic_and_random_inputs() -> None:
     assert d.X_train.shape == (30, 16) and d.X_test.shape == (10, 16)
     assert np.allclose(np.linalg.norm(d.X_train, axis=1), 1) and np.all(d.X_train[:, 12:] == 0)
     labelled = d.with_labels(np.ones(30), np.zeros(10))
-    assert labelled.labelled and labelled.y_train.dtype == np.int64
+    assert labelled.labelled and labelled.y_train is not None and labelled.y_train.dtype == np.int64
     with pytest.raises(ValueError):
         d.with_labels(np.ones(3), np.zeros(10))
     X = random_inputs(1024, 5, seed=2)
@@ -230,7 +234,7 @@ def test_synthetic_and_random_inputs() -> None:
 # -------------------------------------------------------------------------------------------- plots
 
 
-def _names(fig) -> list[str]:
+def _names(fig: go.Figure) -> list[str]:
     return [t.name for t in fig.data if t.name]
 
 

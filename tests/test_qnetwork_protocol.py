@@ -162,18 +162,20 @@ def test_shift_gradient_approaches_exact() -> None:
     reference = pr.shifted_expectations(small, p, xs, engine="numpy")
     for engine in ("protocol", "qsim"):
         np.testing.assert_allclose(pr.shifted_expectations(small, p, xs, engine=engine), reference, atol=1e-5)
-    np.testing.assert_allclose(pr.expectations(small, p, [xs, -xs], engine="qsim"),
-                               small.expectations(p, [xs, -xs]), atol=1e-5)
+    rows = np.stack([xs, -xs])
+    np.testing.assert_allclose(pr.expectations(small, p, rows, engine="qsim"), small.expectations(p, rows), atol=1e-5)
 
 
 def test_fourier_degree_needs_data_layers() -> None:
-    degrees = {}
+    degrees: dict[tuple[bool, int], int] = {}
     for data_layers in (False, True):
         for layers in (1, 2, 3):
             model = SplitModel(16, layers, 8, data_layers=data_layers, seed=layers)
             result = pr.fourier_degree(model, model.init_params(np.random.default_rng(layers)), points=128, seed=1)
-            degrees[data_layers, layers] = result["degree"]
-            assert len(result["magnitudes"]) == 65
+            degree, magnitudes = result["degree"], result["magnitudes"]
+            assert isinstance(degree, int) and isinstance(magnitudes, np.ndarray)
+            degrees[data_layers, layers] = degree
+            assert len(magnitudes) == 65
     assert all(degrees[False, layers] <= 2 for layers in (1, 2, 3)), degrees
     assert degrees[True, 3] > degrees[True, 1] > 2, degrees
 

@@ -6,6 +6,7 @@ import itertools
 import json
 import math
 from dataclasses import asdict
+from typing import Any
 
 import numpy as np
 import pytest
@@ -14,7 +15,8 @@ from qmlapp.context import json_safe
 from qmlapp.kinds.qnewton import linalg as la
 from qmlapp.kinds.qnewton.hhl import hessian_like_matrix, hhl_solve, hhl_sweep
 
-COMMON = {"qlsa_epsilon": 1e-2, "gates_per_query": 0, "kappa_threshold": 1e4, "count_readout": False}
+COMMON: dict[str, Any] = {"qlsa_epsilon": 1e-2, "gates_per_query": 0, "kappa_threshold": 1e4,
+                          "count_readout": False}
 
 
 def _orthogonal_spd(n: int, evals: np.ndarray) -> np.ndarray:

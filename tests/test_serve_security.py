@@ -18,6 +18,7 @@ import pytest
 from helpers import FAST_ENV, free_port, wait_for
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
+from websockets.typing import Origin, Subprotocol
 
 from db import Storage
 
@@ -74,8 +75,8 @@ def _ws_status(port: int, host: str, origin: str | None) -> int:
     """Open /_stcore/stream as a browser would (real websocket handshake); the HTTP status it got."""
     sock = socket.create_connection(("127.0.0.1", port), timeout=10)
     try:
-        with connect(f"ws://{host}/_stcore/stream", sock=sock, origin=origin,  # type: ignore[arg-type]
-                     subprotocols=["streamlit"], open_timeout=10):  # type: ignore[list-item]
+        with connect(f"ws://{host}/_stcore/stream", sock=sock, origin=Origin(origin) if origin is not None else None,
+                     subprotocols=[Subprotocol("streamlit")], open_timeout=10):
             return 101
     except InvalidStatus as exc:
         return exc.response.status_code

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from qmlapp.kinds.sparse_qgd import carleman as cm
 from qmlapp.kinds.sparse_qgd import cost
 
 
-def test_from_hessian_and_carleman_blocks():
+def test_from_hessian_and_carleman_blocks() -> None:
     H = np.array([[2.0, 0.5], [0.5, 1.0]])
     g = np.array([0.1, -0.2])
     ode = cm.QuadraticODE.from_hessian(g, H, beta=0.3)
@@ -31,7 +32,7 @@ def test_from_hessian_and_carleman_blocks():
     np.testing.assert_allclose((A @ y + b)[2:6], np.kron(f, u) + np.kron(u, f), atol=1e-12)
 
 
-def test_truncation_error_decreases_with_order():
+def test_truncation_error_decreases_with_order() -> None:
     ode = cm.toy_problem(2, (0.5, 2.0), beta=0.8, seed=0)
     u0 = np.array([0.3, -0.2])
     h = 0.05
@@ -45,7 +46,7 @@ def test_truncation_error_decreases_with_order():
     assert cm.truncation_error(lin, u0, h, 30, [1])[1] < 1e-12
 
 
-def test_history_kappa_bounded_for_contraction_and_linear_for_marginal():
+def test_history_kappa_bounded_for_contraction_and_linear_for_marginal() -> None:
     contracting = cm.kappa_vs_T(0.8 * np.eye(3), [10, 40, 80])
     ks = [r["kappa"] for r in contracting]
     assert ks[-1] < 10.0  # ‖L‖ ≤ 1.8, ‖L⁻¹‖ ≤ Σ 0.8^k = 5
@@ -62,7 +63,7 @@ def test_history_kappa_bounded_for_contraction_and_linear_for_marginal():
     assert cm.history_kappa(0.5 * np.eye(2), 5, idle=40) > 3 * cm.history_kappa(0.5 * np.eye(2), 5, idle=0)
 
 
-def test_history_system_reproduces_carleman_euler():
+def test_history_system_reproduces_carleman_euler() -> None:
     ode = cm.toy_problem(2, (0.5, 2.0), beta=0.5, seed=3, grad_scale=0.1)
     u0 = np.array([0.2, 0.1])
     h, T, P, order = 0.1, 5, 2, 2
@@ -75,7 +76,7 @@ def test_history_system_reproduces_carleman_euler():
     np.testing.assert_allclose(Y[T + 1 :], np.repeat(Y[T : T + 1], P, axis=0), atol=1e-12)
 
 
-def test_history_kappa_sparse_path_matches_dense():
+def test_history_kappa_sparse_path_matches_dense() -> None:
     M = 0.9 * np.eye(5)
     L = cm.history_matrix(M, 140)  # 705 > DENSE_SVD_MAX → svds / shift-invert
     assert L.shape[0] > cm.DENSE_SVD_MAX
@@ -83,7 +84,7 @@ def test_history_kappa_sparse_path_matches_dense():
     assert cm.kappa(L) == pytest.approx(dense, rel=1e-6)
 
 
-def test_dissipativity_classes():
+def test_dissipativity_classes() -> None:
     d = cm.dissipativity([0.5, 1.0, 2.0], eta=0.5)
     assert d["class"] == "dissipative"
     assert d["delta"] == pytest.approx(0.25)  # ηλ ∈ {0.25, 0.5, 1}: max|1 − ηλ| = 0.75
@@ -100,7 +101,7 @@ def test_dissipativity_classes():
     assert cm.dissipativity([0.0, 1.0], eta=0.5)["class"] == "almost dissipative"  # marginal direction
 
 
-def test_r_number_by_hand_and_step_guard():
+def test_r_number_by_hand_and_step_guard() -> None:
     ode = cm.QuadraticODE.from_hessian(np.array([0.1, 0.0]), np.diag([1.0, 3.0]), beta=0.5)
     u0 = np.array([0.3, 0.4])  # ‖u0‖ = 0.5
     r = cm.r_number(ode, u0)
@@ -115,7 +116,7 @@ def test_r_number_by_hand_and_step_guard():
     assert cm.step_guard(0.1, 2, 3.0)["h_max"] == pytest.approx(1 / 6)
 
 
-def test_dilation_and_padding():
+def test_dilation_and_padding() -> None:
     rng = np.random.default_rng(0)
     L = rng.standard_normal((3, 3)) + 3 * np.eye(3)
     D = cm.dilate(L)
@@ -130,7 +131,7 @@ def test_dilation_and_padding():
     assert cm.pad_pow2(Ds).shape == (16, 16)
 
 
-def test_small_solve_simulated_and_emulated():
+def test_small_solve_simulated_and_emulated() -> None:
     from qmlapp.kinds.sparse_qgd.small_solve import solve_history_hhl, tiny_history_system
 
     L, rhs = tiny_history_system(n=1, order=2, T=2)  # 6×6 → dilation 12 → padded 16 (4 system qubits)
@@ -147,8 +148,8 @@ def test_small_solve_simulated_and_emulated():
     assert sq["success_probability"] < res["success_probability"]  # κ² costs success probability
 
 
-def test_cost_model_monotone():
-    base = {"carleman_order": 2, "T": 20, "s_row": 10, "epsilon": 1e-3, "download_precision": 1e-2}
+def test_cost_model_monotone() -> None:
+    base: dict[str, Any] = {"carleman_order": 2, "T": 20, "s_row": 10, "epsilon": 1e-3, "download_precision": 1e-2}
     lo = cost.window_cost(1e6, 1e5, kappa=10, qlsa="optimal", **base)
     hi = cost.window_cost(1e6, 1e5, kappa=100, qlsa="optimal", **base)
     hhl = cost.window_cost(1e6, 1e5, kappa=10, qlsa="hhl", **base)

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from qmlapp.kinds.hypernet.spec import HypernetSpec
 from qmlapp.registry import KINDS, parse_spec
 from qmlapp.specs import SpecError
 
@@ -151,6 +152,7 @@ def test_hostile_depth_study_text_and_lists() -> None:
         except SpecError as exc:
             _assert_clean_refusal(exc, {"study_depths"})
         else:
+            assert isinstance(spec, HypernetSpec)
             assert all(1 <= d <= 12 for d in spec.study_depths) and len(spec.study_depths) <= 8
 
     check()

@@ -45,7 +45,8 @@ def make_stale(storage: Storage, run_id: int, age_s: float = 3600) -> None:
 
 def table_count(storage: Storage, table: str, run_id: int) -> int:
     with storage.engine.connect() as conn:
-        return int(conn.execute(sa.text(f"SELECT COUNT(*) FROM {table} WHERE run_id = :id"), {"id": run_id}).scalar())
+        query = sa.text(f"SELECT COUNT(*) FROM {table} WHERE run_id = :id")
+        return int(conn.execute(query, {"id": run_id}).scalar_one())
 
 
 # --- records -----------------------------------------------------------------------------------
@@ -71,7 +72,7 @@ def test_records_are_frozen_plain_dataclasses(storage: Storage) -> None:
     assert type(run) is RunRecord and dataclasses.is_dataclass(run)
     assert not hasattr(run, "_sa_instance_state")  # not an ORM row
     with pytest.raises(dataclasses.FrozenInstanceError):
-        run.status = RUNNING  # type: ignore[misc]
+        run.status = RUNNING  # type: ignore[misc]  # deliberate: must raise
     # The spec is a copy: mutating it does not touch the stored run.
     run.spec["n_qubits"] = 99
     assert storage.get_run(run.id).spec == SPEC
@@ -83,7 +84,7 @@ def test_records_are_frozen_plain_dataclasses(storage: Storage) -> None:
                 storage.get_artifact(run.id, "a.txt"), storage.list_workers()[0]):
         assert dataclasses.is_dataclass(rec) and not hasattr(rec, "_sa_instance_state")
         with pytest.raises(dataclasses.FrozenInstanceError):
-            rec.name = "changed"  # type: ignore[union-attr]
+            rec.name = "changed"  # type: ignore[misc,union-attr]  # deliberate: must raise (WorkerRecord has no name)
 
 
 def test_timestamps_are_timezone_aware_utc(storage: Storage) -> None:
@@ -581,8 +582,8 @@ def test_migrations_are_idempotent_and_at_head(db_url: str) -> None:
     second.close()
 
 
-def test_concurrent_first_open_migrates_once(db_url: str) -> None:
-    url = db_url  # an empty database: all three processes find it unmigrated
+def test_concurrent_first_open_migrates_once(empty_db_url: str) -> None:
+    url = empty_db_url  # no schema yet: all three processes find it unmigrated
     results: list[tuple[str, Any]] = race(open_storage, [(url,)] * 3, timeout=120)  # all three open at once
     assert [r[0] for r in results] == ["ok"] * 3, results
     assert sorted(r[1] for r in results) == [1, 2, 3]

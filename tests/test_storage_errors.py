@@ -107,7 +107,10 @@ def test_a_locked_sqlite_database_is_transient_and_retried(tmp_path: Path) -> No
             write()
         assert is_transient(err.value) and classify_error(err.value) == "transient"
         # The holder commits while the caller waits: the second attempt gets through.
-        retrying(write, attempts=3, backoff=0.01, on_retry=lambda *_: holder.execute("COMMIT"))
+        def commit(*_: object) -> None:
+            holder.execute("COMMIT")
+
+        retrying(write, attempts=3, backoff=0.01, on_retry=commit)
         assert holder.execute("SELECT id FROM workers").fetchall() == [("w",)]
     finally:
         holder.close()

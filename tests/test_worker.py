@@ -80,8 +80,8 @@ def test_worker_runs_a_tiny_qnn_run_to_success(storage: Storage, settings: Setti
     assert {a.name for a in storage.list_artifacts(run.id)} >= {"circuit.svg", "circuit.qasm"}
     svg = storage.get_artifact(run.id, "circuit.svg")
     qasm = storage.get_artifact(run.id, "circuit.qasm")
-    assert svg is not None and b"<svg" in svg.content
-    assert qasm is not None and b"OPENQASM" in qasm.content
+    assert svg is not None and svg.content is not None and b"<svg" in svg.content
+    assert qasm is not None and qasm.content is not None and b"OPENQASM" in qasm.content
     for dist in ("python", "qmlapp", "tensorflow", "cirq-core", "numpy"):
         assert got.versions.get(dist) not in (None, "", "not installed"), (dist, got.versions)
 

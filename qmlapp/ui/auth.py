@@ -20,7 +20,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
@@ -29,7 +29,8 @@ from qmlapp.access import LOGIN_LIMITER, SESSIONS, AccessPolicy, check_password,
 
 _TOKEN_KEY = "qmlapp_auth_token"
 log = logging.getLogger("qmlapp.access")
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def _secrets() -> dict[str, Any]:
@@ -106,14 +107,14 @@ def require_session() -> None:
         st.stop()
 
 
-def guarded(fn: F) -> F:
+def guarded(fn: Callable[P, R]) -> Callable[P, R | None]:
     """Wrap a fragment body so that every rerun of it checks the session first, and shows a database
-    failure as one sentence (see :func:`run_page`)."""
+    failure as one sentence (see :func:`run_page`); the wrapper then returns None."""
     @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R | None:
         require_session()
         return _database_errors_shown(fn, *args, **kwargs)
-    return wrapper  # type: ignore[return-value]
+    return wrapper
 
 
 def _database_errors_shown(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

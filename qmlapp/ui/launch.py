@@ -96,7 +96,7 @@ def install() -> None:
     def create_streamlit_middleware() -> list[Middleware]:
         return [Middleware(HostOriginGuard), *original()]  # first = outermost: before any route runs
 
-    create_streamlit_middleware._qmlapp_guarded = True  # type: ignore[attr-defined]
+    create_streamlit_middleware._qmlapp_guarded = True  # type: ignore[attr-defined]  # marks the patch: see getattr above
     starlette_app.create_streamlit_middleware = create_streamlit_middleware
 
 

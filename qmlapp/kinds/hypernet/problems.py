@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.special import expit
 
 from qmlapp.kinds.hypernet.layouts import BitLayout, as_bits, bits_to_index, bits_to_str
@@ -155,7 +156,7 @@ def _softplus(z: np.ndarray) -> np.ndarray:
     return np.logaddexp(0.0, z)
 
 
-def _logits(layout: BitLayout, net: dict[str, Any], X: np.ndarray) -> np.ndarray:
+def _logits(layout: BitLayout, net: dict[str, Any], X: ArrayLike) -> np.ndarray:
     X = np.asarray(X, dtype=np.float64)
     if layout.hidden == 0:
         return X @ net["w"] + float(net["b"])
@@ -174,7 +175,7 @@ def _loss_from_logits(loss: str, z: np.ndarray, y: np.ndarray) -> np.ndarray:
     raise ValueError(f"unknown loss {loss!r}")
 
 
-def predict_proba(layout: BitLayout, bits: Any, X: np.ndarray) -> np.ndarray:
+def predict_proba(layout: BitLayout, bits: Any, X: ArrayLike) -> np.ndarray:
     """ŷ = P(label 1 | x) of one network on the rows of X."""
     return expit(_logits(layout, layout.decode(bits), X))
 
@@ -508,8 +509,10 @@ def enumerate_costs(layout: BitLayout, data: ProblemData, *, progress: Callable[
     costs = np.zeros(2**n)
     tensor = costs.reshape((2,) * n)
     for k, g in enumerate(groups):
-        R, sub = (_hidden_group if fam.hidden else _linear_group)(
-            fam, g, lambda f, k=k: report(min(1.0, (k + f) / len(groups))))
+        def tick(f: float, k: int = k) -> None:
+            report(min(1.0, (k + f) / len(groups)))
+
+        R, sub = (_hidden_group if fam.hidden else _linear_group)(fam, g, tick)
         shape = [1] * n
         for p in R:
             shape[p] = 2

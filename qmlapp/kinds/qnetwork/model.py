@@ -149,7 +149,7 @@ class SplitModel:
     @cached_property
     def layout(self) -> tuple[Unitary, ...]:
         """A₁, B₁, A₂, B₂, …: the gate list every simulator runs."""
-        out = []
+        out: list[Unitary] = []
         p = self.params_per_unitary
         for ell in range(1, self.layers + 1):
             for owner in OWNERS:
@@ -316,6 +316,7 @@ class SplitModel:
 
     def observable(self) -> cirq.PauliSum:
         q = self.qubits
+        string: cirq.PauliString[cirq.LineQubit]
         if self.observable_name == "z0":
             string = cirq.PauliString({q[0]: cirq.Z})
         elif self.observable_name == "zz01":

@@ -182,7 +182,7 @@ def kappa_bound_authors(A: np.ndarray) -> float:
 
 
 # ----------------------------------------------------------------------------------------------- cost model
-def qlsa_queries(kappa: Any, epsilon: float, alpha: Any) -> Any:
+def qlsa_queries(kappa: Any, epsilon: Any, alpha: Any) -> Any:
     """Expected block-encoding queries of the explicit-constant QLSA (Jennings et al. 2023), as the authors'
     ``compute_expected_query_cost`` computes it (natural logs):
 

@@ -408,6 +408,7 @@ def train(
                 batch_loss = float(loss_t)
             t1 = time.perf_counter()
             if newton:
+                assert solver is not None  # defaulted above
                 loss_t, grads_t = fn.loss_and_grad(p, xb, yb)
                 grads = [g.numpy() for g in grads_t]
                 batch_loss = float(loss_t)
@@ -420,7 +421,7 @@ def train(
                     if check_cancelled is not None:
                         check_cancelled()  # each block's solve (κ, eigenvalues) can take seconds
                     c0 = time.perf_counter()
-                    delta, record = solver(name, step, H, g.reshape(-1))  # type: ignore[misc]
+                    delta, record = solver(name, step, H, g.reshape(-1))
                     c1 = time.perf_counter()
                     delta = np.asarray(delta, np.float64).reshape(-1)
                     if delta.shape != (g.size,):

@@ -29,6 +29,7 @@ from typing import Any
 import cirq
 import numpy as np
 import sympy
+from numpy.typing import ArrayLike
 
 FEATURE_MAP_REPS = 2  # Qiskit ZFeatureMap / ZZFeatureMap default, as in the studies reproduced
 LOGIT_SCALE = 3.0  # fixed (not trained): z_per_class logits = LOGIT_SCALE · ⟨Z_c⟩
@@ -199,8 +200,8 @@ def binary_parity_operators(qubits: Sequence[cirq.Qid]) -> list[cirq.PauliSum]:
     Class 1 is odd parity of the measured bits (O = −1). ``parity`` passes qubits 0 and 1 (A′ "2Z"),
     ``all_z`` every qubit (A′ "mZ").
     """
-    z = cirq.PauliString(*(cirq.Z(q) for q in qubits))
-    identity = cirq.PauliString()
+    z: cirq.PauliString[cirq.Qid] = cirq.PauliString(*(cirq.Z(q) for q in qubits))
+    identity: cirq.PauliString[cirq.Qid] = cirq.PauliString()
     return [cirq.PauliSum.from_pauli_strings([0.5 * identity, 0.5 * z]),
             cirq.PauliSum.from_pauli_strings([0.5 * identity, -0.5 * z])]
 
@@ -241,7 +242,7 @@ def mod_k_operators(qubits: Sequence[cirq.Qid], n_classes: int, atol: float = 1e
     ops = []
     for c in range(n_classes):
         coeffs = _walsh_hadamard((k % n_classes == c).astype(np.float64)) / 2**n
-        terms = []
+        terms: list[cirq.PauliString[cirq.Qid]] = []
         for mask in np.flatnonzero(np.abs(coeffs) > atol):
             zs = [cirq.Z(qubits[q]) for q in range(n) if (mask >> q) & 1]
             terms.append(cirq.PauliString(float(coeffs[mask]), *zs))
@@ -306,7 +307,7 @@ class QnnCircuit:
         w = np.broadcast_to(np.asarray(weights, dtype=np.float32), (len(data), len(self.weight_symbols)))
         return np.concatenate([data, w], axis=1)
 
-    def resolver(self, x_row: Sequence[float], weights: Sequence[float]) -> cirq.ParamResolver:
+    def resolver(self, x_row: ArrayLike, weights: ArrayLike) -> cirq.ParamResolver:
         """Resolver for one input row and a weight vector."""
         values = self.symbol_values(np.asarray(x_row)[None, :], np.asarray(weights))[0]
         return cirq.ParamResolver({s.name: float(v) for s, v in zip(self.symbols, values, strict=True)})

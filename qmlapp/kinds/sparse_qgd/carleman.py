@@ -112,6 +112,7 @@ def _kron_sum_term(F: sp.csr_matrix, n: int, j: int) -> sp.csr_matrix:
     for p in range(1, j + 1):
         term = sp.kron(sp.kron(sp.identity(n ** (p - 1), format="csr"), F), sp.identity(n ** (j - p), format="csr"))
         out = term if out is None else out + term
+    assert out is not None, "j >= 1"
     return out.tocsr()
 
 
@@ -196,7 +197,7 @@ def r_number(ode: QuadraticODE, u0: np.ndarray) -> dict[str, Any]:
 
     R is only meaningful when Re λ₁ < 0 (``defined``); otherwise ``R`` is inf. ‖u₀‖ = 0 gives an infinite
     second term unless F₀ = 0 too. Keys: R, re_lambda1, defined, norm_u0, norm_F0, norm_F1, norm_F2."""
-    F1 = ode.F1 if sp.issparse(ode.F1) else np.asarray(ode.F1, dtype=float)
+    F1: Any = ode.F1 if sp.issparse(ode.F1) else np.asarray(ode.F1, dtype=float)  # sparse or dense
     if F1.shape[0] <= DENSE_SVD_MAX:
         eig = np.linalg.eigvals(F1.toarray() if sp.issparse(F1) else F1)
     else:

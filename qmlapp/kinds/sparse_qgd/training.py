@@ -167,7 +167,8 @@ def architecture(model: str = "mlp", hidden_units: int = 32, channels: int = 4,
         h = int(hidden_units)
         if h < 1:
             raise ValueError("hidden_units must be ≥ 1")
-        layers = (("W1", (N_FEATURES, h)), ("b1", (h,)), ("W2", (h, N_CLASSES)), ("b2", (N_CLASSES,)))
+        layers: tuple[tuple[str, tuple[int, ...]], ...] = (
+            ("W1", (N_FEATURES, h)), ("b1", (h,)), ("W2", (h, N_CLASSES)), ("b2", (N_CLASSES,)))
         return Architecture(model, h, 0, activation, layers, ("W1",))
     c = int(channels)
     if c < 1:
