@@ -55,7 +55,7 @@ test-slow: $(STAMP)  ## the slow ones: real worker processes killed, cancelled, 
 # The golden float32 tests on the SIMD kernels of older x86-64 CPUs (AVX2, SSE4.1), emulated on this one.
 test-portable: $(STAMP)
 	for cpu in avx2 sse; do QMLAPP_TEST_CPU=$$cpu $(BIN)/python -m pytest -q -p no:randomly \
-		tests/test_qnn_train.py tests/test_simulators.py || exit 1; done
+		tests/test_qnn_train.py tests/test_simulators.py tests/test_golden_results.py || exit 1; done
 
 test-pg: $(STAMP)  ## the database-touching tests against a throwaway PostgreSQL server
 	scripts/with-postgres.sh $(BIN)/python -m pytest -q

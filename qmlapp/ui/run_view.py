@@ -45,17 +45,23 @@ def _kind_view(kind: str) -> Any:
 
 def _results_block(run: RunRecord) -> None:
     result = run.result or {}
-    labels = result.get("labels", {})
+    labels = result.get("labels") or {}
+    notes = result.get("label_notes") or {}
     rows = []
     for key, title in result_titles(run.kind).items():
         if key in result and result[key] is not None:
             value = result[key]
             # One type per column (Arrow): text, with 4 significant digits that keep 8.4e-14 visible.
             shown = f"{value:.4g}" if isinstance(value, float) else str(value)
-            rows.append({"quantity": title, "value": shown,
-                         "provenance": labels.get(key, "computed")})
+            # Runs stored before labels were one word hold "computed (exhaustive enumeration)": word, then note.
+            word, _, rest = str(labels.get(key, "computed")).partition(" ")
+            note = notes.get(key) or rest.strip().removeprefix("(").removesuffix(")")
+            rows.append({"quantity": title, "value": shown, "provenance": word, "note": note})
     if rows:
-        st.dataframe(pd.DataFrame(rows), hide_index=True)
+        frame = pd.DataFrame(rows)
+        if not any(row["note"] for row in rows):
+            frame = frame.drop(columns="note")
+        st.dataframe(frame, hide_index=True)
 
 
 def _artifacts_block(run_id: int, names: list[str]) -> None:

@@ -7,6 +7,8 @@ The pipeline of one run:
 3. evaluate each trained circuit: expected loss, Born mass on the ε-optimal set (exact), Born samples
    drawn on qsim, optionally noisy Monte-Carlo trajectories on qsim;
 4. summarise per depth (both success metrics with uncertainties) and decode the best network found.
+
+The optimisers are in :mod:`qmlapp.kinds.hypernet.optimizers`; this module orchestrates and builds the result.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import cast
 
 import numpy as np
 
@@ -24,6 +26,7 @@ from qmlapp.context import RunContext
 from qmlapp.kinds.hypernet.circuit import HypernetCircuit
 from qmlapp.kinds.hypernet.landscape import landscape_summary, optimal_set
 from qmlapp.kinds.hypernet.layouts import BitLayout, bit_reverse_permutation, bits_to_str, index_to_bits, to_qubit_order
+from qmlapp.kinds.hypernet.optimizers import GTOL, CurveLog, train_restart
 from qmlapp.kinds.hypernet.problems import (
     describe_network,
     enumerate_costs,
@@ -31,11 +34,20 @@ from qmlapp.kinds.hypernet.problems import (
     load_problem_data,
     network_accuracy,
 )
+from qmlapp.kinds.hypernet.result import (
+    DepthSummary,
+    HypernetResult,
+    Landscape,
+    LayoutRow,
+    NetworkSummary,
+    OptimizerSettings,
+    RestartEvaluation,
+    RestartRow,
+)
 from qmlapp.kinds.hypernet.spec import HypernetSpec
+from qmlapp.simulators import Simulators
 
-GTOL = 1e-6  # SciPy L-BFGS-B `gtol` (max-abs projected gradient; the authors' OptimKit gradtol is a norm)
 LOG_POINTS = 150  # curve points per restart at most (every k-th iteration is logged)
-Objective = Callable[[np.ndarray], tuple[float, np.ndarray]]
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -47,25 +59,6 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, flo
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
     return (max(0.0, centre - half), min(1.0, centre + half))
-
-
-def make_objective(spec: HypernetSpec, costs_q: np.ndarray) -> Objective:
-    """fn(p) → (value, d value / d p) for the exact and ELBO objectives."""
-    if spec.objective == "elbo":
-        beta = spec.prior_weight
-
-        def elbo(p: np.ndarray) -> tuple[float, np.ndarray]:
-            # loss − β·H(q): the negative ELBO with a uniform prior, up to the constant β·n·log 2
-            logp = np.log(np.maximum(p, 1e-300))
-            value = float(p @ costs_q + beta * (p @ logp))
-            return value, costs_q + beta * (logp + 1.0)
-
-        return elbo
-
-    def exact(p: np.ndarray) -> tuple[float, np.ndarray]:
-        return float(p @ costs_q), costs_q
-
-    return exact
 
 
 @dataclass
@@ -90,84 +83,16 @@ class _Logger:
         self.last_flush = time.monotonic()
 
 
-def _train_one(spec: HypernetSpec, circuit: HypernetCircuit, costs_q: np.ndarray, opt_mask_q: np.ndarray,
-               theta0: np.ndarray, rng: np.random.Generator, prefix: str, logger: _Logger,
-               ctx: RunContext, report: Callable[[float], None]) -> dict[str, Any]:
-    """Optimise one restart; returns the final parameters and optimiser facts."""
-    fn = make_objective(spec, costs_q)
-    state: dict[str, Any] = {"it": 0, "evals": 0}
+def _curve_log(spec: HypernetSpec, costs_q: np.ndarray, opt_mask_q: np.ndarray, prefix: str, logger: _Logger,
+               report: Callable[[float], None]) -> CurveLog:
+    """The curve points of one restart: expected loss and Born mass on the ε-optimal set, per iteration."""
 
     def log(it: int, p: np.ndarray, force: bool = False) -> None:
         logger.add(it, {f"{prefix}_loss": float(p @ costs_q), f"{prefix}_optimal_mass": float(p[opt_mask_q].sum())},
                    force=force)
         report(min(1.0, it / spec.max_iterations))
 
-    if spec.optimizer == "lbfgs":
-        from scipy.optimize import minimize
-
-        last_p: list[np.ndarray] = [circuit.probabilities(theta0)]
-        log(0, last_p[0])
-
-        def fun(theta: np.ndarray) -> tuple[float, np.ndarray]:
-            ctx.check_cancelled()
-            value, grad, p = circuit.value_and_grad(theta, fn)
-            last_p[0] = p
-            state["evals"] += 1
-            return value, grad
-
-        def callback(intermediate_result: Any) -> None:
-            state["it"] += 1
-            log(state["it"], last_p[0])
-
-        res = minimize(fun, theta0, jac=True, method="L-BFGS-B", callback=callback,
-                       options={"maxiter": spec.max_iterations, "gtol": GTOL})
-        theta = res.x
-        facts = {"iterations": int(res.nit), "evaluations": int(res.nfev), "converged": bool(res.success),
-                 "optimizer_message": str(res.message)}
-    else:
-        theta, facts = _adam(spec, circuit, fn, costs_q, theta0, rng, log, ctx)
-    p = circuit.probabilities(theta)
-    log(max(facts["iterations"], 1), p, force=True)
-    return {"theta": theta, **facts}
-
-
-def _adam(spec: HypernetSpec, circuit: HypernetCircuit, fn: Objective, costs_q: np.ndarray, theta0: np.ndarray,
-          rng: np.random.Generator, log: Callable[..., None], ctx: RunContext) -> tuple[np.ndarray, dict[str, Any]]:
-    """Adam on the exact/ELBO gradient, or on the shot-based parameter-shift gradient (objective 'sampled')."""
-    theta = theta0.copy()
-    m = np.zeros_like(theta)
-    v = np.zeros_like(theta)
-    b1, b2, eps = 0.9, 0.999, 1e-8
-    lr = spec.learning_rate
-    log(0, circuit.probabilities(theta))
-    for it in range(1, spec.max_iterations + 1):
-        ctx.check_cancelled()
-        if spec.objective == "sampled":
-            grad = _shot_shift_gradient(circuit, theta, costs_q, spec.shots, rng)
-        else:
-            _, grad, _ = circuit.value_and_grad(theta, fn)
-        m = b1 * m + (1 - b1) * grad
-        v = b2 * v + (1 - b2) * grad * grad
-        theta = theta - lr * (m / (1 - b1**it)) / (np.sqrt(v / (1 - b2**it)) + eps)
-        log(it, circuit.probabilities(theta))
-    return theta, {"iterations": spec.max_iterations, "evaluations": spec.max_iterations, "converged": False,
-                   "optimizer_message": f"adam ran its {spec.max_iterations} iterations"}
-
-
-def _shot_shift_gradient(circuit: HypernetCircuit, theta: np.ndarray, costs_q: np.ndarray, shots: int,
-                         rng: np.random.Generator) -> np.ndarray:
-    """∂L/∂θ_k = [L̂(θ + π/2 e_k) − L̂(θ − π/2 e_k)]/2, each L̂ the mean cost of `shots` Born samples: what a
-    device would measure (2·n_params circuits × shots per step)."""
-    grad = np.empty_like(theta)
-    for k in range(theta.size):
-        vals = []
-        for sign in (1.0, -1.0):
-            shifted = theta.copy()
-            shifted[k] += sign * math.pi / 2
-            idx = circuit.sample(shifted, shots, rng)
-            vals.append(float(costs_q[idx].mean()))
-        grad[k] = 0.5 * (vals[0] - vals[1])
-    return grad
+    return log
 
 
 def _to_layout_index(idx_q: np.ndarray | int, n: int, order: str) -> np.ndarray:
@@ -177,20 +102,20 @@ def _to_layout_index(idx_q: np.ndarray | int, n: int, order: str) -> np.ndarray:
 
 def _evaluate(spec: HypernetSpec, layout: BitLayout, circuit: HypernetCircuit,
               theta: np.ndarray, costs: np.ndarray, costs_q: np.ndarray, opt_mask_q: np.ndarray, c_min: float,
-              seed: int) -> dict[str, Any]:
+              seed: int, simulators: Simulators) -> RestartEvaluation:
     n = layout.n_bits
     p = circuit.probabilities(theta)
     expected = float(p @ costs_q)
     mass = float(p[opt_mask_q].sum())
     entropy = float(-(p[p > 0] @ np.log(p[p > 0])))
     mode_q = int(np.argmax(p))
-    samples_q = circuit.sample_qsim(theta, spec.eval_samples, seed)
+    samples_q = circuit.sample_qsim(theta, spec.eval_samples, seed, simulators=simulators)
     samples = _to_layout_index(samples_q, n, spec.qubit_order)
     sample_costs = costs[samples]
     best_sample = int(samples[int(np.argmin(sample_costs))])
     mode = int(_to_layout_index(mode_q, n, spec.qubit_order))
     in_opt = opt_mask_q[samples_q]
-    out = {
+    out: RestartEvaluation = {
         "final_loss": expected,
         "success": bool(expected <= c_min + spec.tolerance),
         "born_mass_optimal": mass,
@@ -208,7 +133,7 @@ def _evaluate(spec: HypernetSpec, layout: BitLayout, circuit: HypernetCircuit,
     }
     if spec.noise > 0:
         traj = circuit.noisy_trajectories(theta, spec.noise, spec.noise_trajectories, seed,
-                                          [costs_q, opt_mask_q.astype(float)])
+                                          [costs_q, opt_mask_q.astype(float)], simulators=simulators)
         k = traj.shape[0]
         out.update({
             "noisy_loss": float(traj[:, 0].mean()),
@@ -219,13 +144,13 @@ def _evaluate(spec: HypernetSpec, layout: BitLayout, circuit: HypernetCircuit,
     return out
 
 
-def _depth_summary(depth: int, rows: list[dict[str, Any]], spec: HypernetSpec) -> dict[str, Any]:
+def _depth_summary(depth: int, rows: list[RestartRow], spec: HypernetSpec) -> DepthSummary:
     r = len(rows)
     wins = sum(row["success"] for row in rows)
     lo, hi = wilson_interval(wins, r)
     masses = np.array([row["born_mass_optimal"] for row in rows])
     losses = np.array([row["final_loss"] for row in rows])
-    out: dict[str, Any] = {
+    out: DepthSummary = {
         "depth": depth, "layers": depth / 2, "restarts": r,
         "n_params": 2 * depth * spec.n_bits,
         "success_fraction": wins / r, "success_ci_low": lo, "success_ci_high": hi,
@@ -242,7 +167,7 @@ def _depth_summary(depth: int, rows: list[dict[str, Any]], spec: HypernetSpec) -
     return out
 
 
-def run(spec: HypernetSpec, ctx: RunContext) -> dict[str, Any]:
+def run(spec: HypernetSpec, ctx: RunContext) -> HypernetResult:
     """Run a hypernetwork search (see the module docstring). Raises RunCancelled via ``ctx``."""
     t_start = time.perf_counter()
     layout = spec.layout()
@@ -260,7 +185,7 @@ def run(spec: HypernetSpec, ctx: RunContext) -> dict[str, Any]:
     costs = enumerate_costs(layout, data, progress=enumeration_progress)
     enum_s = time.perf_counter() - t0
     ctx.check_cancelled()
-    landscape = landscape_summary(costs, n, spec.tolerance)
+    landscape = cast(Landscape, landscape_summary(costs, n, spec.tolerance))
     c_min = float(landscape["global_min_loss"])
     opt_idx = optimal_set(costs, spec.tolerance)
     opt_mask = np.zeros(2**n, dtype=bool)
@@ -272,13 +197,13 @@ def run(spec: HypernetSpec, ctx: RunContext) -> dict[str, Any]:
     depths = spec.depths
     total = len(depths) * spec.restarts
     logger = _Logger(ctx, every=max(1, spec.max_iterations // LOG_POINTS), buffer={})
-    rows: list[dict[str, Any]] = []
+    rows: list[RestartRow] = []
     params_out: dict[str, list[float]] = {}
     train_s = 0.0
     done = 0
     for depth in depths:
         circuit = HypernetCircuit(n, depth, spec.ansatz)
-        depth_rows = []
+        depth_rows: list[RestartRow] = []
         for r in range(spec.restarts):
             seq = np.random.SeedSequence([spec.seed, depth, r])
             rng = np.random.default_rng(seq)
@@ -290,14 +215,15 @@ def run(spec: HypernetSpec, ctx: RunContext) -> dict[str, Any]:
                              f"depth D={_d} ({_d / 2:g} layers), restart {_r + 1}/{spec.restarts}")
 
             t0 = time.perf_counter()
-            trained = _train_one(spec, circuit, costs_q, opt_mask_q, theta0, rng, prefix, logger, ctx, report)
+            log = _curve_log(spec, costs_q, opt_mask_q, prefix, logger, report)
+            theta, facts = train_restart(spec, circuit, costs_q, theta0, rng, log, ctx)
             train_s += time.perf_counter() - t0
             eval_seed = int(np.random.SeedSequence([spec.seed, depth, r, 1]).generate_state(1)[0] % (2**31))
-            ev = _evaluate(spec, layout, circuit, trained["theta"], costs, costs_q, opt_mask_q, c_min, eval_seed)
-            row = {"depth": depth, "layers": depth / 2, "restart": r,
-                   **{k: v for k, v in trained.items() if k != "theta"}, **ev}
+            ev = _evaluate(spec, layout, circuit, theta, costs, costs_q, opt_mask_q, c_min, eval_seed,
+                           ctx.simulators)
+            row: RestartRow = {"depth": depth, "layers": depth / 2, "restart": r, **facts, **ev}
             depth_rows.append(row)
-            params_out[prefix] = [float(x) for x in trained["theta"]]
+            params_out[prefix] = [float(x) for x in theta]
             done += 1
         rows.extend(depth_rows)
     logger.flush()
@@ -309,14 +235,18 @@ def run(spec: HypernetSpec, ctx: RunContext) -> dict[str, Any]:
     candidates = [(row["best_sampled_loss"], row["best_sampled_bitstring"]) for row in main]
     candidates += [(row["mode_loss"], row["mode_bitstring"]) for row in main]
     best_loss, best_bits = min(candidates)
-    best = describe_network(layout, data, best_bits)
-    optimum = describe_network(layout, data, landscape["optimal_bitstrings"][0])
+    best = cast(NetworkSummary, describe_network(layout, data, best_bits))
+    optimum = cast(NetworkSummary, describe_network(layout, data, landscape["optimal_bitstrings"][0]))
     test_acc = _test_accuracy(layout, best_bits)
     ctx.save_artifact("parameters.json", json.dumps({"parameter_order": "per sub-layer d: Ry θ_{d,0..n-1} then "
                                                      "Rz φ_{d,0..n-1}", "restarts": params_out}),
                       "application/json")
     ctx.progress(1.0, f"done · success {main_summary['success_fraction']:.0%} at D={spec.depth}")
-    result: dict[str, Any] = {
+    optimizer: OptimizerSettings = (
+        {"name": spec.optimizer, "method": "scipy L-BFGS-B", "gtol": GTOL, "maxiter": spec.max_iterations}
+        if spec.optimizer == "lbfgs" else
+        {"name": spec.optimizer, "learning_rate": spec.learning_rate, "iterations": spec.max_iterations})
+    result: HypernetResult = {
         "best_loss": float(best_loss),
         "best_bitstring": best_bits,
         "global_min_loss": c_min,
@@ -328,30 +258,31 @@ def run(spec: HypernetSpec, ctx: RunContext) -> dict[str, Any]:
         "best_test_accuracy": test_acc,
         "n_bits": n, "depth": spec.depth, "layers": spec.depth / 2, "n_params": 2 * spec.depth * n,
         "tolerance": spec.tolerance,
-        "layout": layout.table(), "layout_notes": list(layout.notes), "loss_kind": layout.loss,
+        "layout": cast(list[LayoutRow], layout.table()), "layout_notes": list(layout.notes), "loss_kind": layout.loss,
         "dataset": data.name, "n_points": len(data.y),
         "depth_study": study,
         "restarts": rows,
         "landscape": landscape,
         "best_network": best,
         "optimal_network": optimum,
-        "optimizer": {"name": spec.optimizer, **({"method": "scipy L-BFGS-B", "gtol": GTOL,
-                                                  "maxiter": spec.max_iterations}
-                                                 if spec.optimizer == "lbfgs" else
-                                                 {"learning_rate": spec.learning_rate,
-                                                  "iterations": spec.max_iterations})},
+        "optimizer": optimizer,
         "enumeration_time_s": enum_s,
         "train_time_s": train_s,
         "wall_time_s": time.perf_counter() - t_start,
         "labels": {
-            "best_loss": "computed (exact training loss of the decoded network)",
-            "global_min_loss": "computed (exhaustive enumeration)",
-            "n_optimal_bitstrings": "computed (exhaustive enumeration)",
-            "success_probability": "simulated (share of restarts whose expected loss ≤ C_min + ε)",
-            "born_mass_optimal": "simulated (exact Born probability on the ε-optimal set, mean over restarts)",
-            "best_accuracy": "computed (training accuracy of the decoded network)",
-            "best_test_accuracy": "computed (held-out MNIST test accuracy of the decoded network)",
-            "noisy": "simulated (qsim Monte-Carlo trajectories)",
+            "best_loss": "computed", "global_min_loss": "computed", "n_optimal_bitstrings": "computed",
+            "success_probability": "simulated", "born_mass_optimal": "simulated", "best_accuracy": "computed",
+            "best_test_accuracy": "computed", "noisy": "simulated",
+        },
+        "label_notes": {
+            "best_loss": "exact training loss of the decoded network",
+            "global_min_loss": "exhaustive enumeration",
+            "n_optimal_bitstrings": "exhaustive enumeration",
+            "success_probability": "share of restarts whose expected loss ≤ C_min + ε",
+            "born_mass_optimal": "exact Born probability on the ε-optimal set, mean over restarts",
+            "best_accuracy": "training accuracy of the decoded network",
+            "best_test_accuracy": "held-out MNIST test accuracy of the decoded network",
+            "noisy": "the noisy_* values of each restart: qsim Monte-Carlo trajectories",
         },
     }
     return result

@@ -13,11 +13,21 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import asdict
-from typing import Any
+from typing import Any, Literal, cast
 
 import numpy as np
 
 from qmlapp.context import RunContext
+from qmlapp.kinds.qnewton.result import (
+    EpochRow,
+    GateTimePoint,
+    HhlRow,
+    OptimizerTrace,
+    QnewtonResult,
+    Scenario,
+    SolveRow,
+    StepTime,
+)
 from qmlapp.kinds.qnewton.spec import QnewtonSpec
 
 GATE_TIMES = tuple(10.0 ** -k for k in range(6, 19))
@@ -26,7 +36,8 @@ HHL_KAPPAS = (1.5, 2.0, 4.0, 8.0, 16.0)
 HHL_CLOCKS = (3, 4, 5)
 
 
-def _solver(spec: QnewtonSpec, *, force: str | None) -> Callable[..., tuple[np.ndarray, dict[str, Any]]]:
+def _solver(spec: QnewtonSpec, *,
+            force: Literal["classical"] | None) -> Callable[..., tuple[np.ndarray, dict[str, Any]]]:
     from qmlapp.kinds.qnewton.linalg import solve_and_schedule
 
     def solve(layer: str, step: int, H: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
@@ -46,13 +57,13 @@ def _rate(spec: QnewtonSpec, optimizer: str, main: bool) -> float:
     return spec.adam_learning_rate if optimizer == "adam" else spec.sgd_learning_rate
 
 
-def _step_times(outcome: Any, optimizer: str) -> list[dict[str, Any]]:
+def _step_times(outcome: Any, optimizer: str) -> list[StepTime]:
     """Per step: measured times, plus for Q-Newton the chosen solver's time (quantum: estimated)."""
     by_step: dict[int, list[dict[str, Any]]] = {}
     for r in outcome.records:
         by_step.setdefault(int(r["step"]), []).append(r)
     total = 0.0
-    rows = []
+    rows: list[StepTime] = []
     for h in outcome.history:
         step = int(h["step"])
         if optimizer in ("newton", "qnewton"):
@@ -67,16 +78,18 @@ def _step_times(outcome: Any, optimizer: str) -> list[dict[str, Any]]:
     return rows
 
 
-def _epoch_times(outcome: Any, steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _epoch_times(outcome: Any, steps: list[StepTime]) -> list[EpochRow]:
     """Epoch metrics with the cumulative time recomputed from our accounting (end of that epoch)."""
-    out = []
+    out: list[EpochRow] = []
     for e in outcome.epoch_metrics:
         upto = [s["cumulative_time_s"] for s in steps if s["epoch"] <= int(e["epoch"])]
-        out.append({**{k: float(v) for k, v in e.items()}, "cumulative_time_s": upto[-1] if upto else 0.0})
+        out.append({"epoch": float(e["epoch"]), "step": float(e["step"]), "train_loss": float(e["train_loss"]),
+                    "train_accuracy": float(e["train_accuracy"]), "test_loss": float(e["test_loss"]),
+                    "test_accuracy": float(e["test_accuracy"]), "cumulative_time_s": upto[-1] if upto else 0.0})
     return out
 
 
-def run(spec: QnewtonSpec, ctx: RunContext) -> dict[str, Any]:
+def run(spec: QnewtonSpec, ctx: RunContext) -> QnewtonResult:
     from qmlapp.kinds.qnewton.linalg import gate_time_curve, rescheduled_total_time
     from qmlapp.kinds.qnewton.training import load_data, train
 
@@ -110,7 +123,7 @@ def run(spec: QnewtonSpec, ctx: RunContext) -> dict[str, Any]:
                               check_cancelled=ctx.check_cancelled, init=init)
         init = outcomes[opt].init
 
-    optimizers: dict[str, Any] = {}
+    optimizers: dict[str, OptimizerTrace] = {}
     for opt, out in outcomes.items():
         steps = _step_times(out, opt)
         optimizers[opt] = {"steps": steps, "epoch_metrics": _epoch_times(out, steps),
@@ -118,11 +131,32 @@ def run(spec: QnewtonSpec, ctx: RunContext) -> dict[str, Any]:
                            "n_records": len(out.records)}
     main_opt = spec.optimizer
     main_out = outcomes[main_opt]
-    records = [dict(r) for r in main_out.records]
+    records = cast(list[SolveRow], [dict(r) for r in main_out.records])
     final = optimizers[main_opt]["epoch_metrics"][-1]
     n_quantum = sum(r["choice"] == "quantum" for r in records)
     w1 = [r for r in records if r["layer"] == "W1"]
-    result: dict[str, Any] = {
+    newton: tuple[list[GateTimePoint], list[Scenario], float] | None = None
+    if main_opt in ("qnewton", "newton") and records:
+        curve = cast(list[GateTimePoint], gate_time_curve(records, list(GATE_TIMES)))
+        overhead = sum(float(h["t_gradient_s"]) + float(h["t_hessian_s"]) for h in main_out.history)
+        scenarios: list[Scenario] = []
+        for t_gate in SCENARIOS:
+            res = rescheduled_total_time(records, t_gate)
+            scenarios.append({"gate_time_s": t_gate, "solve_time_s": res["total_time_s"],
+                              "total_time_s": res["total_time_s"] + overhead, "n_quantum": res["n_quantum"]})
+        for point in curve:
+            point["total_time_s"] = point["total_time_s"] + overhead
+        # every solve classical, from the same measurements (the fair flat line for the gate-time curve)
+        newton = (curve, scenarios, overhead + sum(float(r["t_classical_s"]) for r in records))
+    hhl: list[HhlRow] | None = None
+    if spec.hhl_demo:
+        from qmlapp.kinds.qnewton.hhl import hhl_sweep
+
+        ctx.progress(0.88, f"HHL on qsim ({spec.hhl_size}×{spec.hhl_size})")
+        ctx.check_cancelled()
+        hhl = cast(list[HhlRow], hhl_sweep(spec.hhl_size, list(HHL_KAPPAS), list(HHL_CLOCKS), spec.seed,
+                                           simulators=ctx.simulators))
+    result: QnewtonResult = {
         "final_loss": final["test_loss"],
         "final_accuracy": final["test_accuracy"],
         "n_quantum_solves": n_quantum,
@@ -136,37 +170,27 @@ def run(spec: QnewtonSpec, ctx: RunContext) -> dict[str, Any]:
         "records": records,
         "optimizers": optimizers,
         "n_train": len(y_train), "n_test": len(y_test),
+        "wall_time_s": time.perf_counter() - t_start,
+        "labels": {
+            "final_loss": "computed", "final_accuracy": "computed", "n_quantum_solves": "computed",
+            "n_classical_solves": "computed", "total_time_estimated_s": "estimated", "sgd_time_s": "computed",
+            "speedup_vs_sgd": "estimated", "kappa_initial": "computed", "kappa_final": "computed",
+        },
+        "label_notes": {
+            "final_loss": "test cross-entropy of the trained MLP, nats",
+            "final_accuracy": "test accuracy of the trained MLP",
+            "n_quantum_solves": "scheduler decisions; the quantum solver itself is costed, not run",
+            "n_classical_solves": "scheduler decisions",
+            "total_time_estimated_s": "measured classical work + estimated quantum solve times",
+            "sgd_time_s": "measured wall time of SGD on this machine",
+            "speedup_vs_sgd": "SGD time ÷ the main optimizer's total time",
+            "kappa_initial": "σmax/σmin of the regularised first-layer block, first step",
+            "kappa_final": "the same at the last step",
+        },
     }
-    if main_opt in ("qnewton", "newton") and records:
-        result["gate_time_curve"] = gate_time_curve(records, list(GATE_TIMES))
-        overhead = sum(float(h["t_gradient_s"]) + float(h["t_hessian_s"]) for h in main_out.history)
-        result["scenarios"] = []
-        for t_gate in SCENARIOS:
-            res = rescheduled_total_time(records, t_gate)
-            result["scenarios"].append({"gate_time_s": t_gate, "solve_time_s": res["total_time_s"],
-                                        "total_time_s": res["total_time_s"] + overhead,
-                                        "n_quantum": res["n_quantum"]})
-        for point in result["gate_time_curve"]:
-            point["total_time_s"] = point["total_time_s"] + overhead
-        # every solve classical, from the same measurements (the fair flat line for the gate-time curve)
-        result["all_classical_time_s"] = overhead + sum(float(r["t_classical_s"]) for r in records)
-    if spec.hhl_demo:
-        from qmlapp.kinds.qnewton.hhl import hhl_sweep
-
-        ctx.progress(0.88, f"HHL on qsim ({spec.hhl_size}×{spec.hhl_size})")
-        ctx.check_cancelled()
-        result["hhl"] = hhl_sweep(spec.hhl_size, list(HHL_KAPPAS), list(HHL_CLOCKS), spec.seed)
-    result["wall_time_s"] = time.perf_counter() - t_start
-    result["labels"] = {
-        "final_loss": "computed (test cross-entropy of the trained MLP, nats)",
-        "final_accuracy": "computed (test accuracy of the trained MLP)",
-        "n_quantum_solves": "computed (scheduler decisions; the quantum solver itself is costed, not run)",
-        "n_classical_solves": "computed (scheduler decisions)",
-        "total_time_estimated_s": "estimated (measured classical work + estimated quantum solve times)",
-        "sgd_time_s": "computed (measured wall time of SGD on this machine)",
-        "speedup_vs_sgd": "estimated (SGD time ÷ the main optimizer's total time)",
-        "kappa_initial": "computed (σmax/σmin of the regularised first-layer block, first step)",
-        "kappa_final": "computed (the same at the last step)",
-    }
+    if newton is not None:
+        result["gate_time_curve"], result["scenarios"], result["all_classical_time_s"] = newton
+    if hhl is not None:
+        result["hhl"] = hhl
     ctx.progress(1.0, f"done · test acc {final['test_accuracy']:.3f}")
     return result

@@ -1,8 +1,8 @@
 """Training engine of the ``qnn`` kind: data pipeline, QNN model, optimisers, final evaluation.
 
 ``run(spec, ctx)`` is the registered runner. The simulator is injected (``backend``); by default
-TensorFlow Quantum's qsim ops with adjoint gradients (:class:`~qmlapp.simulators.TfqBackend`), and
-for gate noise without shots the exact density-matrix simulator
+``ctx.simulators`` builds TensorFlow Quantum's qsim ops with adjoint gradients
+(:class:`~qmlapp.simulators.TfqBackend`), and for gate noise without shots the exact density-matrix simulator
 (:class:`~qmlapp.simulators.DensityMatrixBackend`; see :func:`default_backend`).
 
 Conventions recorded with every result:
@@ -25,14 +25,15 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from qmlapp.context import RunContext, json_safe
+from qmlapp.context import RunContext
 from qmlapp.datasets import load_dataset
+from qmlapp.kinds.base import Provenance
 from qmlapp.kinds.qnn.circuits import (
     LOGIT_SCALE,
     PROBABILITY_READOUTS,
@@ -42,8 +43,9 @@ from qmlapp.kinds.qnn.circuits import (
     circuit_svg,
 )
 from qmlapp.kinds.qnn.noise import NoiseModel, add_gate_noise, fold_readout_error
+from qmlapp.kinds.qnn.result import QnnOptimizerFacts, QnnResult
 from qmlapp.kinds.qnn.spec import GRADIENT_OPTIMIZERS, NOISE_EXACT_MAX_QUBITS, QnnSpec
-from qmlapp.simulators import CompiledExpectation, DensityMatrixBackend, Simulator, TfqBackend, TfqCompiled
+from qmlapp.simulators import CompiledExpectation, Simulator, Simulators, TfqCompiled
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -373,7 +375,7 @@ class _Trace:
 
 def _train_gradient(
     spec: QnnSpec, model: QnnModel, x: np.ndarray, y: np.ndarray, trace: _Trace
-) -> dict[str, Any]:
+) -> QnnOptimizerFacts:
     batch = model.batch_size
     assert batch is not None
     n = len(x)
@@ -437,7 +439,7 @@ def nelder_mead_fatol(loss: LossConvention, n_samples: int) -> float:
 
 def _train_scipy(
     spec: QnnSpec, w0: np.ndarray, objective: _Objective, trace: _Trace, budget: int
-) -> tuple[np.ndarray, dict[str, Any]]:
+) -> tuple[np.ndarray, QnnOptimizerFacts]:
     from scipy.optimize import minimize
 
     every = _log_every(budget)
@@ -506,7 +508,7 @@ def spsa_minimize(
 
 def _train_spsa(
     spec: QnnSpec, w0: np.ndarray, objective: _Objective, trace: _Trace, budget: int
-) -> tuple[np.ndarray, dict[str, Any]]:
+) -> tuple[np.ndarray, QnnOptimizerFacts]:
     every = _log_every(budget)
 
     def on_iteration(k: int, x: np.ndarray) -> None:
@@ -518,9 +520,12 @@ def _train_spsa(
     # (Qiskit's default target is 2π/10 ≈ 0.63).
     w, info = spsa_minimize(objective, w0, budget, spec.learning_rate, _rng(spec.seed, _STREAM_SPSA),
                             on_iteration)
-    info.update(iterations=budget, n_evaluations=objective.evaluations,
-                spsa_target_magnitude=spec.learning_rate)
-    return w, info
+    facts: QnnOptimizerFacts = {
+        "spsa_a": info["spsa_a"], "spsa_c": info["spsa_c"],
+        "spsa_calibration_magnitude": info["spsa_calibration_magnitude"], "final_loss": info["final_loss"],
+        "iterations": budget, "n_evaluations": objective.evaluations, "spsa_target_magnitude": spec.learning_rate,
+    }
+    return w, facts
 
 
 # --- run ----------------------------------------------------------------------------------------
@@ -533,7 +538,7 @@ _SIMULATED = frozenset({"val_accuracy", "val_f1", "val_loss", "test_accuracy", "
                         "final_loss", "spsa_a", "spsa_calibration_magnitude"})
 
 
-def _labels(result: dict[str, Any]) -> dict[str, str]:
+def _labels(result: Mapping[str, object]) -> dict[str, Provenance]:
     """Honesty labels for every numeric entry (scalars, vectors, matrices) of a result."""
     def numeric(v: Any) -> bool:
         if isinstance(v, bool):
@@ -553,15 +558,15 @@ _READOUT_CONVENTIONS = {
 }
 
 
-def default_backend(spec: QnnSpec) -> Simulator:
+def default_backend(spec: QnnSpec, simulators: Simulators) -> Simulator:
     """The simulator of a run: TFQ's qsim state vectors when there is no gate noise; with gate noise
     the density-matrix simulator (exact, or sampled from the exact distribution for gradient-free
     optimisers), except for shots with adam/sgd or more than ``NOISE_EXACT_MAX_QUBITS`` qubits, which
     run as TFQ noisy trajectories, one per shot, with parameter-shift gradients."""
     if spec.has_gate_noise and spec.n_qubits <= NOISE_EXACT_MAX_QUBITS and (
             spec.shots == 0 or spec.optimizer not in GRADIENT_OPTIMIZERS):
-        return DensityMatrixBackend(seed=int(_rng(spec.seed, _STREAM_SHOTS).integers(2**63)))
-    return TfqBackend()
+        return simulators.density_matrix(seed=int(_rng(spec.seed, _STREAM_SHOTS).integers(2**63)))
+    return simulators.tfq()
 
 
 def _noise_simulation(noise: NoiseModel, compiled: CompiledExpectation) -> str:
@@ -579,8 +584,8 @@ def _noise_simulation(noise: NoiseModel, compiled: CompiledExpectation) -> str:
     return "exact density-matrix simulation"
 
 
-def run(spec: QnnSpec, ctx: RunContext, backend: Simulator | None = None) -> dict[str, Any]:
-    """Train and evaluate one QNN configuration; returns a JSON-safe result dict.
+def run(spec: QnnSpec, ctx: RunContext, backend: Simulator | None = None) -> QnnResult:
+    """Train and evaluate one QNN configuration; returns the result, in plain JSON types.
 
     Raises:
         RunCancelled: propagated from ``ctx.check_cancelled()`` (called once per step/evaluation).
@@ -596,7 +601,7 @@ def run(spec: QnnSpec, ctx: RunContext, backend: Simulator | None = None) -> dic
     noise = NoiseModel.from_spec(spec)
     circuit = add_gate_noise(qnn.circuit, noise)
     operators = fold_readout_error(qnn.operators, noise.readout_error)
-    backend = backend if backend is not None else default_backend(spec)
+    backend = backend if backend is not None else default_backend(spec, ctx.simulators)
     compiled = backend.compile(circuit, qnn.symbols, operators, repetitions=spec.shots)
     ctx.check_cancelled()
     w0 = initial_weights(spec, len(qnn.weight_symbols), data.beta_source)
@@ -653,7 +658,7 @@ def run(spec: QnnSpec, ctx: RunContext, backend: Simulator | None = None) -> dic
     def weighted_f1(y: np.ndarray, s: Scores) -> float:
         return float(f1_score(y, s.predictions, average="weighted", labels=labels, zero_division=0))
 
-    result: dict[str, Any] = {
+    result: QnnResult = {
         "val_accuracy": val.accuracy,
         "val_f1": weighted_f1(data.y_val, val),
         "val_loss": val.loss,
@@ -663,7 +668,7 @@ def run(spec: QnnSpec, ctx: RunContext, backend: Simulator | None = None) -> dic
         "train_accuracy": train.accuracy,
         "train_loss": train.loss,
         "initial_val_accuracy": initial_val.accuracy,
-        "confusion_matrix": confusion_matrix(data.y_test, test.predictions, labels=labels),
+        "confusion_matrix": confusion_matrix(data.y_test, test.predictions, labels=labels).tolist(),
         "class_names": list(data.class_names),
         "n_parameters": len(weights),
         "n_qubits": spec.n_qubits,
@@ -671,8 +676,8 @@ def run(spec: QnnSpec, ctx: RunContext, backend: Simulator | None = None) -> dic
         "n_train": len(x_train),
         "n_val": len(x_val),
         "n_test": len(x_test),
-        "initial_weights": w0,
-        "weights": weights,
+        "initial_weights": w0.tolist(),
+        "weights": weights.tolist(),
         "init_mode": spec.init_mode,
         "init_effective": AUTHORS_INIT if spec.init_mode == "authors" else spec.init,
         "loss_convention": loss.describe(),
@@ -685,7 +690,10 @@ def run(spec: QnnSpec, ctx: RunContext, backend: Simulator | None = None) -> dic
         "backend": getattr(backend, "name", type(backend).__name__),
         "shots": spec.shots,
         "noisy": not noise.is_noiseless,
-        **spec.noise_settings(),
+        "noise_1q": spec.noise_1q,
+        "noise_2q": spec.noise_2q,
+        "amplitude_damping": spec.amplitude_damping,
+        "readout_error": spec.readout_error,
         "noise_model": noise.describe(),
         "noise_simulation": _noise_simulation(noise, compiled),
         "trajectories": int(getattr(compiled, "trajectories", 0)),
@@ -693,7 +701,9 @@ def run(spec: QnnSpec, ctx: RunContext, backend: Simulator | None = None) -> dic
         **info,
         "train_time_s": train_time,
         "wall_time_s": time.perf_counter() - started,
+        "labels": {},
+        "label_notes": {},
     }
     result["labels"] = _labels(result)
     ctx.progress(1.0, f"done · test acc {test.accuracy:.3f}")
-    return json_safe(result)
+    return result

@@ -13,11 +13,21 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from qmlapp.context import RunContext
+from qmlapp.kinds.sparse_qgd.result import (
+    Checkpoint,
+    EpochRow,
+    KappaPoint,
+    PaperScalePoint,
+    ScheduleWindow,
+    SmallSolve,
+    SparseQgdResult,
+    Timing,
+)
 from qmlapp.kinds.sparse_qgd.spec import EXACT_HESSIAN_MAX, SparseQgdSpec
 
 PAPER_TARGETS = (7e6, 1.03e8)
@@ -53,7 +63,12 @@ def r_number(grad_norm: float, lambda_min: float, eta: float, T: int) -> dict[st
     return {"R": (grad_norm / u0) / abs(re_l1), "defined": True, "re_lambda1": re_l1}
 
 
-def run(spec: SparseQgdSpec, ctx: RunContext) -> dict[str, Any]:
+def _finite(x: float) -> float | None:
+    """None for an infinite value (an undefined R-number), as strict JSON stores it anyway."""
+    return x if math.isfinite(x) else None
+
+
+def run(spec: SparseQgdSpec, ctx: RunContext) -> SparseQgdResult:
     from qmlapp.kinds.sparse_qgd import cost as cost_model
     from qmlapp.kinds.sparse_qgd.carleman import dissipativity
     from qmlapp.kinds.sparse_qgd.training import n_checkpoints, train_from_spec
@@ -64,11 +79,11 @@ def run(spec: SparseQgdSpec, ctx: RunContext) -> dict[str, Any]:
     total = n_checkpoints(spec.dense_epochs, spec.sparse_epochs, spec.checkpoints_per_epoch,
                           max(1, math.ceil(1437 / spec.batch_size)))
     share = 0.85 if spec.small_solve else 0.95
-    cost_kw = {"carleman_order": spec.carleman_order, "T": T, "epsilon": spec.epsilon,
+    cost_kw: dict[str, Any] = {"carleman_order": spec.carleman_order, "T": T, "epsilon": spec.epsilon,
                "download_precision": spec.download_precision, "qlsa": spec.qlsa, "gate_time_s": spec.gate_time_s,
                "batch": spec.batch_size}
 
-    def enrich(rec: dict[str, Any]) -> dict[str, Any]:
+    def enrich(rec: dict[str, Any]) -> Checkpoint:
         eigs = np.asarray(rec["eigenvalues"], dtype=float)
         diss = dissipativity(eigs, eta)
         kappa = history_kappa_from_eigs(eigs, eta, T)
@@ -82,15 +97,16 @@ def run(spec: SparseQgdSpec, ctx: RunContext) -> dict[str, Any]:
                 "quantiles": {q: rec[q] for q in ("q01", "q05", "q25", "q50", "q75", "q95", "q99")},
                 "negative_fraction": rec["fraction_negative"], "negative_mass": rec["negative_mass"],
                 "dissipativity": diss["class"], "delta": diss["delta"], "contraction": rec["contraction"],
-                "r_number": r["R"], "r_defined": r["defined"], "kappa_history": kappa, "s_row": rec["s_row"],
+                "r_number": _finite(r["R"]), "r_defined": r["defined"], "kappa_history": kappa, "s_row": rec["s_row"],
                 "s_row_method": rec["s_row_method"], "train_loss": rec["train_loss"],
                 "test_accuracy": rec["test_accuracy"], "grad_norm": rec["grad_norm"],
                 "density_grid": rec["density_grid"], "density": rec["density"],
-                "cost": {k: window[k] for k in ("queries", "upload_gates", "shots", "quantum_time_s",
-                                                 "classical_time_s", "speedup", "favourable")},
+                "cost": {"queries": window["queries"], "upload_gates": window["upload_gates"], "shots": window["shots"],
+                         "quantum_time_s": window["quantum_time_s"], "classical_time_s": window["classical_time_s"],
+                         "speedup": window["speedup"], "favourable": window["favourable"]},
                 "favourable": favourable, "t_hessian_s": rec["t_hessian_s"]}
 
-    checkpoints: list[dict[str, Any]] = []
+    checkpoints: list[Checkpoint] = []
 
     def on_checkpoint(rec: dict[str, Any]) -> None:
         cp = enrich(rec)
@@ -108,7 +124,7 @@ def run(spec: SparseQgdSpec, ctx: RunContext) -> dict[str, Any]:
                               check_cancelled=ctx.check_cancelled)
     after = next(c for c in checkpoints if c["phase"] == "pruned")
     pruned_eigs = np.asarray(next(r for r in outcome.records if r["phase"] == "pruned")["eigenvalues"])
-    kappa_curves = {
+    kappa_curves: dict[str, list[KappaPoint]] = {
         "this model right after pruning (computed)": [
             {"T": t, "kappa": history_kappa_from_eigs(pruned_eigs, eta, t)} for t in KAPPA_TS],
         "reference: strictly contracting, μ = 0.8 (computed)": [
@@ -117,20 +133,21 @@ def run(spec: SparseQgdSpec, ctx: RunContext) -> dict[str, Any]:
             {"T": t, "kappa": history_kappa_from_eigs(np.array([0.0]), eta, t)} for t in KAPPA_TS],
     }
     sparsity_fraction = 1.0 - after["s"] / after["n_params"]
-    targets = []
+    targets: list[PaperScalePoint] = []
     for target in sorted({*PAPER_TARGETS, spec.target_params}):
         est = cost_model.paper_scale(target, sparsity_fraction, after["kappa_history"], after["s_row"], T,
                                      **{k: v for k, v in cost_kw.items() if k != "T"})
-        targets.append({"target_params": target, **{k: est[k] for k in ("qubits", "queries", "shots",
-                                                                           "quantum_time_s", "classical_time_s",
-                                                                           "speedup", "favourable")}})
+        targets.append({"target_params": target, "qubits": est["qubits"], "queries": est["queries"],
+                        "shots": est["shots"], "quantum_time_s": est["quantum_time_s"],
+                        "classical_time_s": est["classical_time_s"], "speedup": est["speedup"],
+                        "favourable": est["favourable"]})
     main_target = next(t for t in targets if t["target_params"] == spec.target_params)
     ns = [float(10**k) for k in np.arange(3, 12.01, 0.5)]
     scaling = cost_model.scaling_with_n(ns, sparsity_fraction, after["kappa_history"], after["s_row"], T,
                                         **{k: v for k, v in cost_kw.items() if k != "T"})
     # The hybrid loop after pruning: each window is either quantum (upload the sparse weights, run T steps in the
     # solver, download by tomography) or classical (T SGD steps), whichever the cost model says is cheaper.
-    schedule = []
+    schedule: list[ScheduleWindow] = []
     for i, cp in enumerate(c for c in checkpoints if c["phase"] in ("pruned", "sparse")):
         quantum = cp["favourable"]
         schedule.append({"window": i + 1, "epoch": cp["epoch"], "steps": T,
@@ -139,7 +156,20 @@ def run(spec: SparseQgdSpec, ctx: RunContext) -> dict[str, Any]:
                          "download_shots": cp["cost"]["shots"]["total"] if quantum else 0,
                          "time_s": cp["cost"]["quantum_time_s"] if quantum else cp["cost"]["classical_time_s"],
                          "classical_time_s": cp["cost"]["classical_time_s"]})
-    result: dict[str, Any] = {
+    small_solve: SmallSolve | None = None
+    if spec.small_solve:
+        from qmlapp.kinds.sparse_qgd.small_solve import solve_history_hhl, tiny_history_system
+
+        ctx.check_cancelled()
+        ctx.progress(0.9, "HHL on qsim for a tiny Carleman history system")
+        L, rhs = tiny_history_system(order=min(spec.carleman_order, 2), seed=spec.seed)
+        solve = solve_history_hhl(L, rhs, clock_qubits=6, simulators=ctx.simulators)
+        small_solve = {"label": solve["label"], "method": solve["method"], "fidelity": solve["fidelity"],
+                       "success_probability": solve["success_probability"], "qubits": solve["qubits"],
+                       "dim_L": solve["dim_L"], "dim_hhl": solve["dim_hhl"], "kappa_L": solve["kappa_L"],
+                       "kappa_hhl": solve["kappa_hhl"], "emulated": solve["emulated"],
+                       "sim_vs_emulated": solve["sim_vs_emulated"], "seconds": solve["seconds"]}
+    result: SparseQgdResult = {
         "schedule": schedule,
         "schedule_time_s": sum(w["time_s"] for w in schedule),
         "schedule_classical_time_s": sum(w["classical_time_s"] for w in schedule),
@@ -154,32 +184,29 @@ def run(spec: SparseQgdSpec, ctx: RunContext) -> dict[str, Any]:
         "n_checkpoints": len(checkpoints),
         "final_test_accuracy": outcome.epoch_metrics[-1]["test_accuracy"],
         "checkpoints": checkpoints,
-        "epoch_metrics": outcome.epoch_metrics,
+        "epoch_metrics": cast(list[EpochRow], outcome.epoch_metrics),
         "kappa_vs_T": kappa_curves,
         "paper_scale": targets,
         "scaling": [{"n": p["n"], "quantum_time_s": p["quantum_time_s"], "classical_time_s": p["classical_time_s"]}
                     for p in scaling],
-        "timing": outcome.timing,
+        "timing": cast(Timing, outcome.timing),
+        "wall_time_s": time.perf_counter() - t_start,
+        "labels": {
+            "n_params": "computed", "sparsity": "computed", "negative_eigen_fraction_after_prune": "computed",
+            "r_number": "computed", "kappa_history": "computed", "favourable_windows": "estimated",
+            "estimated_speedup_at_target": "estimated",
+        },
+        "label_notes": {
+            "n_params": "from the architecture",
+            "sparsity": "fraction of all weights that are zero after pruning",
+            "negative_eigen_fraction_after_prune": "restricted Hessian right after pruning",
+            "r_number": "local quadratic model, F₂ = 0, ‖u₀‖ = η·T·‖∇L‖; a diagnostic, not a guarantee",
+            "kappa_history": "κ of our T-step history system right after pruning",
+            "favourable_windows": "checkpoints with cost speed-up > 1 that are not non-dissipative",
+            "estimated_speedup_at_target": f"cost model at {spec.target_params:.3g} parameters",
+        },
     }
-    if spec.small_solve:
-        from qmlapp.kinds.sparse_qgd.small_solve import solve_history_hhl, tiny_history_system
-
-        ctx.check_cancelled()
-        ctx.progress(0.9, "HHL on qsim for a tiny Carleman history system")
-        L, rhs = tiny_history_system(order=min(spec.carleman_order, 2), seed=spec.seed)
-        solve = solve_history_hhl(L, rhs, clock_qubits=6)
-        result["small_solve"] = {k: solve[k] for k in ("label", "method", "fidelity", "success_probability",
-                                                        "qubits", "dim_L", "dim_hhl", "kappa_L", "kappa_hhl",
-                                                        "emulated", "sim_vs_emulated", "seconds")}
-    result["wall_time_s"] = time.perf_counter() - t_start
-    result["labels"] = {
-        "n_params": "computed (from the architecture)",
-        "sparsity": "computed (fraction of all weights that are zero after pruning)",
-        "negative_eigen_fraction_after_prune": "computed (restricted Hessian right after pruning)",
-        "r_number": "computed (local quadratic model, F₂ = 0, ‖u₀‖ = η·T·‖∇L‖; a diagnostic, not a guarantee)",
-        "kappa_history": "computed (κ of our T-step history system right after pruning)",
-        "favourable_windows": "estimated (checkpoints with cost speed-up > 1 that are not non-dissipative)",
-        "estimated_speedup_at_target": f"estimated (cost model at {spec.target_params:.3g} parameters)",
-    }
+    if small_solve is not None:
+        result["small_solve"] = small_solve
     ctx.progress(1.0, f"done · {result['favourable_windows']} favourable windows")
     return result

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 import streamlit as st
@@ -22,6 +22,7 @@ from qmlapp.kinds.hypernet.plots import (
     plot_weight_image,
     restart_curves_info,
 )
+from qmlapp.kinds.hypernet.result import HypernetResult
 from qmlapp.kinds.hypernet.spec import HypernetSpec
 from qmlapp.specs import SpecError
 from qmlapp.ui.forms import spec_widgets, submit_values
@@ -111,7 +112,7 @@ def _problem(spec_json: str) -> tuple[Any, Any]:
 
 
 def results(run: RunRecord, detail: Any) -> None:
-    result = run.result or {}
+    result = cast(HypernetResult, run.result or {})  # runs stored by older versions may lack keys added since
     if "depth_study" not in result:
         return
     eps = result.get("tolerance", 0.0)
@@ -153,7 +154,7 @@ def results(run: RunRecord, detail: Any) -> None:
     _network_section(run, result)
 
 
-def _network_section(run: RunRecord, result: dict[str, Any]) -> None:
+def _network_section(run: RunRecord, result: HypernetResult) -> None:
     from qmlapp.kinds.hypernet.problems import decision_boundary, describe_network, weight_image
 
     layout, data = _problem(_dumps(run.spec))
@@ -161,7 +162,7 @@ def _network_section(run: RunRecord, result: dict[str, Any]) -> None:
     if result.get("optimal_network"):
         choices["a global optimum"] = result["optimal_network"]["bitstring"]
     pick = st.radio("show", [*choices, "decode a bitstring …"], horizontal=True, key=f"hn_pick_{run.id}")
-    if pick in choices:
+    if pick is not None and pick in choices:
         bits = choices[pick]
     else:
         bits = st.text_input(f"bitstring ({layout.n_bits} characters of 0/1, bit 0 first)", value=result[

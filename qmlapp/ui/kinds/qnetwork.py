@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 import streamlit as st
@@ -25,6 +25,7 @@ from qmlapp.kinds.qnetwork.plots import (
     privacy_info,
     shot_convergence_info,
 )
+from qmlapp.kinds.qnetwork.result import QnetworkResult
 from qmlapp.kinds.qnetwork.spec import QnetworkSpec
 from qmlapp.specs import SpecError
 from qmlapp.ui.forms import kind_form
@@ -51,7 +52,7 @@ def page() -> None:
 
 
 def results(run: RunRecord, detail: Any) -> None:
-    result = run.result or {}
+    result = cast(QnetworkResult, run.result or {})  # runs stored by older versions may lack keys added since
     if "communication" not in result:
         return
     try:

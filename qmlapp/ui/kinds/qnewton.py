@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 import streamlit as st
@@ -20,6 +20,7 @@ from qmlapp.kinds.qnewton.plots import (
     plot_timeline,
     timeline_info,
 )
+from qmlapp.kinds.qnewton.result import QnewtonResult
 from qmlapp.kinds.qnewton.spec import QnewtonSpec
 from qmlapp.specs import SpecError
 from qmlapp.ui.common import computed_curves
@@ -48,7 +49,7 @@ def curves(run: RunRecord, series: dict[str, Any]) -> None:
 
 
 def results(run: RunRecord, detail: Any) -> None:
-    result = run.result or {}
+    result = cast(QnewtonResult, run.result or {})  # runs stored by older versions may lack keys added since
     if "records" not in result:
         return
     try:
@@ -77,9 +78,10 @@ def results(run: RunRecord, detail: Any) -> None:
             flat["newton"] = result["all_classical_time_s"]
         st.plotly_chart(plot_gate_time(gate_time_info(result["gate_time_curve"], flat, spec.gate_time_s)),
                         key=f"qnw_gate_{run.id}")
+        sgd = result.get("sgd_time_s")
         rows = [{"gate time (s)": f"{s['gate_time_s']:g}", "quantum solves": s["n_quantum"],
                  "total time (s, estimated)": round(s["total_time_s"], 4),
-                 "SGD (s, measured)": round(result["sgd_time_s"], 4) if result.get("sgd_time_s") else None}
+                 "SGD (s, measured)": round(sgd, 4) if sgd else None}
                 for s in result.get("scenarios", [])]
         st.dataframe(pd.DataFrame(rows), hide_index=True)
     with st.expander("Every solve (κ exact and bound, d, α, queries, times, choice)"):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import streamlit as st
 
 from db import RunRecord
 from qmlapp.kinds.qnn.plots import confusion_info, plot_confusion_matrix
+from qmlapp.kinds.qnn.result import QnnResult
 from qmlapp.ui.forms import kind_form
 
 
@@ -23,7 +24,7 @@ def page() -> None:
 
 
 def results(run: RunRecord, detail: Any) -> None:
-    result = run.result or {}
+    result = cast(QnnResult, run.result or {})  # runs stored by older versions may lack keys added since
     if result.get("noisy"):
         st.caption(f"Noise (simulated): {result.get('noise_model')} — {result.get('noise_simulation')}.")
     if result.get("init_mode") == "authors":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 import streamlit as st
@@ -18,6 +18,7 @@ from qmlapp.kinds.sparse_qgd.plots import (
     scaling_info,
     spectrum_info,
 )
+from qmlapp.kinds.sparse_qgd.result import SparseQgdResult
 from qmlapp.ui.common import computed_curves
 from qmlapp.ui.forms import kind_form
 
@@ -44,7 +45,7 @@ def curves(run: RunRecord, series: dict[str, Any]) -> None:
 
 
 def results(run: RunRecord, detail: Any) -> None:
-    result = run.result or {}
+    result = cast(SparseQgdResult, run.result or {})  # runs stored by older versions may lack keys added since
     if "checkpoints" not in result:
         return
     cps = result["checkpoints"]
