@@ -200,7 +200,12 @@ class DaskDispatcher:
             raise ValueError("DaskDispatcher needs a client or a scheduler address (QMLAPP_DASK_ADDRESS)")
         self.client: Client | None = None if isinstance(target, str) else target
         self._owns_client = isinstance(target, str)
-        self.address = target if isinstance(target, str) else str(target.scheduler.address)
+        if isinstance(target, str):
+            self.address = target
+        elif target.scheduler is None:  # a closed client
+            raise ValueError("the Dask client is not connected to a scheduler")
+        else:
+            self.address = str(target.scheduler.address)
         self.sweep_id = sweep_id
         self.database_url = without_password(absolute_database_url(worker_database_url or settings.database_url))
         self._task_settings = {**dataclasses.asdict(settings), "database_url": self.database_url}

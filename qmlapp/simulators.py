@@ -276,8 +276,9 @@ class CirqCompiled:
             if self.repetitions > 0:
                 rows.append(self._sampled(resolver))
             else:
+                observables: list[cirq.PauliSumLike] = list(self.operators)  # cirq's parameter type
                 ev = self.simulator.simulate_expectation_values(
-                    self.circuit, self.operators, resolver, qubit_order=self.qubits
+                    self.circuit, observables, resolver, qubit_order=self.qubits
                 )
                 rows.append(np.real(ev))
         return np.asarray(rows, dtype=np.float64).reshape(len(values), self.n_outputs)

@@ -233,6 +233,7 @@ def _warm_up(simulators: Simulators) -> None:
     TensorFlow's thread pool is sized here, once per process, by ``simulators``."""
     try:
         import cirq
+        import numpy as np
         import sympy
 
         backend = simulators.tfq()  # before any runner's import can start TensorFlow's runtime
@@ -241,7 +242,7 @@ def _warm_up(simulators: Simulators) -> None:
         q, theta = cirq.LineQubit(0), sympy.Symbol("warm_up")
         z = cirq.PauliSum.from_pauli_strings([cirq.Z(q)])
         compiled = backend.compile(cirq.Circuit(cirq.ry(theta).on(q)), [theta], [z])
-        compiled([[0.1]])
+        compiled(np.array([[0.1]]))
     except Exception:
         log.exception("warm-up of the run process failed; runs will import what they need")
 
@@ -264,8 +265,8 @@ def _run_process_main(conn: Connection, settings: Settings) -> None:
             except (EOFError, OSError):
                 os._exit(0)  # the worker is gone: its run is recovered through the stale heartbeat
             if msg[0] == "run":
-                current[0] = _RunFlags()
-                jobs.put((msg[1], msg[2], current[0]))
+                flags = current[0] = _RunFlags()
+                jobs.put((msg[1], msg[2], flags))
             elif msg[0] == "exit":
                 jobs.put(None)
                 return

@@ -126,7 +126,8 @@ def test_the_service_layer_never_imports_its_callers() -> None:
     the CLI and the UI."""
     graph = import_graph(_modules("qmlapp"), module_level=False)
     for low in ("qmlapp.services", "qmlapp.registry"):
-        reachable, todo = set(), [low]
+        reachable: set[str] = set()
+        todo = [low]
         while todo:
             for dep in graph[todo.pop()] - reachable:
                 reachable.add(dep)

@@ -18,13 +18,15 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-import cirq
 import numpy as np
 
 from qmlapp.kinds.qnetwork.model import SplitModel
 from qmlapp.simulators import Simulators
+
+if TYPE_CHECKING:
+    import qsimcirq
 
 MEASURER = "bob"
 # Seed stream of the great-circle directions in :func:`fourier_degree`.
@@ -61,7 +63,7 @@ class ProtocolRun:
     unitary_s: list[float]
 
 
-def qsim_simulator(simulators: Simulators | None = None, seed: int | None = None) -> cirq.SimulatesFinalState:
+def qsim_simulator(simulators: Simulators | None = None, seed: int | None = None) -> qsimcirq.QSimSimulator:
     """A qsimcirq simulator with 2-qubit fusion from ``simulators`` (None: the process default)."""
     return (simulators or Simulators.from_env()).qsim(seed=seed, max_fused_gate_size=2)
 
@@ -203,7 +205,7 @@ def shift_gradient(model: SplitModel, params: np.ndarray, x: np.ndarray, copies:
     if copies < 1:
         raise ValueError(f"copies must be ≥ 1, got {copies}")
     shifted = shifted_expectations(model, params, x, engine=engine, simulators=simulators)
-    means = sample_mean(shifted, copies, rng)
+    means = np.asarray(sample_mean(shifted, copies, rng))  # one mean per shifted circuit: an array here
     circuits = 2 * model.n_params
     return (means[:, 0] - means[:, 1]) / 2.0, circuits * int(copies) * model.rounds * model.n_qubits, circuits
 

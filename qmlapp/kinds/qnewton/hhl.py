@@ -164,7 +164,7 @@ def hhl_solve(A: np.ndarray, b: np.ndarray, clock_qubits: int, *, t: float | Non
     if c_constant is None:
         c_constant = lam_min
     circuit = hhl_circuit(A, c, t, c_constant)
-    qubits = sorted(circuit.all_qubits())
+    qubits: Sequence[cirq.Qid] = sorted(circuit.all_qubits())
     total = 1 + c + n
     if len(qubits) != total:  # an idle register (e.g. never controlled) would drop out of all_qubits
         import cirq
