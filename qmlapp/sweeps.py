@@ -29,18 +29,22 @@ from optuna.samplers import BaseSampler
 
 from db import CANCELLED, FINISHED, QUEUED, RUNNING, SUCCEEDED, RunRecord, Storage, StorageError, SweepRecord
 from qmlapp.analysis import Categorical, Dimension, Range, SearchSpace, to_optuna_distributions
-from qmlapp.registry import KINDS, get_kind
+from qmlapp.registry import KINDS, Objective, get_kind, objective_info
 from qmlapp.resources import check_memory
 from qmlapp.services import software_versions
-from qmlapp.specs import Spec, SpecError, check_name
+from qmlapp.specs import Spec, SpecError, check_name, show_value
 
 SAMPLERS = ("grid", "random", "tpe")
-OBJECTIVES = {"val_accuracy": "maximize", "val_f1": "maximize", "val_loss": "minimize"}  # the qnn kind's
+DEFAULT_KIND = "qnn"  # sweep files written before kinds existed name no kind
 
 
 def kind_objectives(kind: str) -> dict[str, str]:
     """Objective name -> direction for sweeps over ``kind`` (the first is the default)."""
     return {o.name: o.direction for o in get_kind(kind).objectives}
+
+
+def _allowed_objectives(kind: str) -> str:
+    return ", ".join(f"{o.name!r} ({o.label}, {o.unit}, {o.direction})" for o in get_kind(kind).objectives)
 
 
 SWEEP_KEYS = ("kind", "name", "base", "space", "sampler", "n_trials", "objective", "repeats", "seed")
@@ -190,14 +194,23 @@ class SweepSpec:
     space: SearchSpace
     sampler: str = "tpe"
     n_trials: int = 20
-    objective: str = "val_accuracy"
+    objective: str = ""  # "" = the kind's first objective
     repeats: int = 1
     seed: int = 0
     name: str = ""
 
+    def __post_init__(self) -> None:
+        if not self.objective and get_kind(self.kind).objectives:
+            object.__setattr__(self, "objective", get_kind(self.kind).objectives[0].name)
+
     @property
     def direction(self) -> str:
         return kind_objectives(self.kind)[self.objective]
+
+    @property
+    def objective_info(self) -> Objective:
+        """Label, unit, direction and provenance of the objective, as the kind declares them."""
+        return get_kind(self.kind).objective(self.objective)
 
     @property
     def grid_size(self) -> int:
@@ -210,9 +223,9 @@ class SweepSpec:
         unknown = sorted(set(data) - set(SWEEP_KEYS))
         if unknown:
             raise SpecError(unknown[0], f"unknown sweep field; known: {', '.join(SWEEP_KEYS)}")
-        kind = data.get("kind", "qnn")
-        if kind not in KINDS:
-            raise SpecError("kind", f"unknown experiment kind {kind!r}; known kinds: {', '.join(KINDS)}")
+        kind = data.get("kind", DEFAULT_KIND)
+        if not isinstance(kind, str) or kind not in KINDS:
+            raise SpecError("kind", f"unknown experiment kind {show_value(kind)}; known kinds: {', '.join(KINDS)}")
         base_raw = data.get("base", {})
         try:
             base = get_kind(kind).spec_class.from_dict(base_raw)
@@ -233,9 +246,9 @@ class SweepSpec:
         if not allowed:
             raise SpecError("kind", f"{kind!r} runs cannot be swept (the kind names no objective)")
         objective = data.get("objective", next(iter(allowed)))
-        if objective not in allowed:
-            raise SpecError("objective", f"must be one of {', '.join(map(repr, allowed))} for {kind!r}, "
-                            f"got {objective!r}")
+        if not isinstance(objective, str) or objective not in allowed:
+            raise SpecError("objective", f"must be one of the {kind!r} objectives {_allowed_objectives(kind)}; "
+                            f"got {show_value(objective)}")
         name = check_name("name", data.get("name", ""))  # stored as VARCHAR(200): no NUL, surrogates
         spec = cls(kind=kind, base=base, space=space, sampler=sampler,
                    n_trials=integer("n_trials", 20, 1, MAX_TRIALS), objective=objective,
@@ -265,7 +278,12 @@ class SweepSpec:
 
     def trial_spec(self, params: Mapping[str, Any], repeat: int) -> Spec:
         """The run spec of one repeat of one configuration (raises SpecError for invalid combinations)."""
-        return self.base.replace(**dict(params), seed=self.base.seed + repeat)  # type: ignore[attr-defined]
+        return self.base.replace(**dict(params), seed=self.base_seed + repeat)
+
+    @property
+    def base_seed(self) -> int:
+        """The base spec's seed (every kind's spec has one); repeat r runs with base_seed + r."""
+        return int(self.base.seed)  # type: ignore[attr-defined]
 
 
 # --- Optuna plumbing ----------------------------------------------------------------------------
@@ -450,7 +468,7 @@ def _advance(storage: Storage, sweep: SweepRecord, workers: int) -> None:
         if cancelled:
             if active:  # resumed: run the cancelled repeats again
                 for run in cancelled:
-                    _submit_repeat(storage, sweep_id, spec, trial.number, trial.params, run.seed - spec.base.seed)
+                    _submit_repeat(storage, sweep_id, spec, trial.number, trial.params, run.seed - spec.base_seed)
                 in_flight += 1
             continue  # a cancelled sweep keeps the trial open for a later resume
         values = [v for r in latest.values() if (v := _objective_value(r, spec.objective)) is not None]
@@ -625,7 +643,8 @@ def resume_sweep(storage: Storage, sweep_id: int, *, workers: int = 1) -> SweepR
 
 
 def sweep_json(storage: Storage, sweep_id: int, rows: list[TrialRow] | None = None) -> dict[str, Any]:
-    """The CLI's ``sweep --json`` object: id, status, n_trials, n_succeeded, best, importance."""
+    """The CLI's ``sweep --json`` object: id, kind, status, counts, the objective with its label, unit,
+    provenance and direction, the best configuration and the importance shares."""
     sweep = storage.get_sweep(sweep_id)
     try:
         spec: SweepSpec | None = load_spec(sweep)
@@ -638,10 +657,13 @@ def sweep_json(storage: Storage, sweep_id: int, rows: list[TrialRow] | None = No
     else:
         summary = {"n_trials": 0, "n_succeeded": 0, "n_failed": 0}
     best = summary.get("best")
-    return {"id": sweep.id, "name": sweep.name, "status": sweep.status, "message": sweep.message,
-            "n_trials": summary["n_trials"], "n_succeeded": summary["n_succeeded"],
+    objective = spec.objective if spec is not None else str(sweep.definition.get("objective", ""))
+    info = objective_info(objective, sweep.kind)
+    return {"id": sweep.id, "kind": sweep.kind, "name": sweep.name, "status": sweep.status,
+            "message": sweep.message, "n_trials": summary["n_trials"], "n_succeeded": summary["n_succeeded"],
             "n_failed": summary["n_failed"], "n_invalid": summary.get("n_invalid", 0),
-            "objective": spec.objective if spec is not None else str(sweep.definition.get("objective", "")),
+            "objective": objective, "objective_label": info.label, "objective_unit": info.unit,
+            "objective_provenance": info.provenance, "direction": info.direction,
             "best": None if best is None else {"spec": best["spec"], "value": best["value"],
                                                "params": best["params"], "run_ids": best["run_ids"]},
             "importance": summary.get("importance", {})}

@@ -44,6 +44,7 @@ from qmlapp.plots import (
     study_report,
     trial_curves_info,
 )
+from qmlapp.registry import KINDS, get_kind
 from qmlapp.specs import SpecError
 
 SPACE_JSON: dict[str, Any] = {
@@ -418,3 +419,53 @@ def test_analysis_imports_neither_tensorflow_nor_streamlit() -> None:
             "bad = [m for m in ('tensorflow', 'streamlit', 'sqlalchemy') if m in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# --- every kind's objectives ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("kind", "objective"), [(k.name, o.name) for k in KINDS.values() for o in k.objectives])
+def test_study_report_labels_every_plot_with_the_kinds_objective(kind: str, objective: str) -> None:
+    obj = get_kind(kind).objective(objective)
+    curves = {"m": ([1, 2], [0.9, 0.7])}
+    trials = [Trial(t.run_id, t.params, t.value, curves=curves) for t in synthetic_trials(12)]
+    report = study_report(trials, SPACE, objective=objective, kind=kind, method="ped_anova", curve_metric="m",
+                          curve_provenance="computed", curve_x_label="logged training step")
+    suffix = f"({obj.provenance})"
+    titles = [report.importance_plot.title, report.parallel.title, report.slices.title, report.best.title,
+              *(m.title for m in report.marginal_plots), *([report.contour.title] if report.contour else [])]
+    assert all(obj.label.lower() in t.lower() and t.endswith(suffix) for t in titles), titles
+    assert all(m.y_label == obj.title for m in report.marginal_plots) and report.slices.y_label == obj.title
+    assert report.parallel.axes[-1].label == obj.title
+    assert report.curves is not None and report.curves.title.endswith("(computed)")
+    assert report.curves.x_label == "logged training step (count)"
+    assert f"for {obj.title} ({obj.direction})" in report.recommendation
+    assert f"values are {obj.provenance}" in report.recommendation
+    if obj.direction == "minimize":  # the best configuration is the lowest
+        assert report.best.rows[0][-6] == min(t.value for t in trials)  # type: ignore[type-var]
+
+
+def test_curve_titles_use_the_kinds_units() -> None:
+    curves = {"D{depth}_r0_loss": ([1, 2], [0.3, 0.2])}
+    trials = [Trial(i, {"depth": i}, 0.5 + i / 10, curves=curves) for i in range(3)]
+    info = trial_curves_info(trials, "D{depth}_r0_loss", objective="success_probability", kind="hypernet")
+    assert info.y_label == "D{depth} r0 loss (training loss)"  # a hypernetwork's loss is not a cross-entropy
+    assert info.title.startswith("D{depth} r0 loss of 3 trials")
+    assert "share of restarts reaching the optimum" in info.curves[0].label
+    accuracy = trial_curves_info(trials, "test_accuracy", objective="final_accuracy", kind="qnewton")
+    assert accuracy.y_label == "test accuracy (fraction correct)"
+
+
+def test_kind_curves_fill_each_runs_metric_name(storage: Any) -> None:
+    from qmlapp.ui.analysis_view import curve_provenance, kind_curves
+
+    specs = {storage.create_run("hypernet", {"depth": d}).id: {"depth": d} for d in (1, 2, 4)}
+    for run_id, spec in specs.items():
+        storage.add_metrics(run_id, [(s, f"D{spec['depth']}_r0_loss", 1.0 / (s + 1)) for s in range(3)])
+    metric, curves = kind_curves(storage, "hypernet", specs)
+    assert metric == "D{depth}_r0_loss" and set(curves) == set(specs)
+    assert all(c[metric] == ([0, 1, 2], [1.0, 0.5, 1 / 3]) for c in curves.values())
+    one = dict([next(iter(specs.items()))])
+    assert kind_curves(storage, "hypernet", one)[0] == "D1_r0_loss"  # one name: the name itself
+    assert kind_curves(storage, "qnewton", specs) == (None, {})  # no run logged a qnewton metric
+    assert [curve_provenance(k) for k in KINDS] == ["simulated", "simulated", "simulated", "computed", "computed"]

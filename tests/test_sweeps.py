@@ -179,6 +179,8 @@ def test_cli_rejects_bad_sweep_without_storing(cli: Any, tmp_path: Path, storage
     assert storage.list_sweeps() == []
 
 
+# A worker process; in-process, tests/test_kinds.py has a fresh Worker finish a stored sweep of every kind.
+@pytest.mark.slow
 def test_a_fresh_worker_picks_up_a_stored_sweep(storage: Storage, processes: Any) -> None:
     """Resume after a restart: the sweep lives in the database only; a new worker process finishes it."""
     sweep = sweeps.create_sweep(storage, _definition(n_trials=3, sampler="random",
@@ -199,8 +201,24 @@ def test_cli_sweep_needs_one_source_and_a_known_preset(cli: Any, storage: Storag
 
 
 def test_presets_are_valid_sweeps() -> None:
+    """Every preset validates, every grid point of it is a valid run (nothing is recorded invalid), every
+    kind has a study, and the studies of the other kinds say how long they take (≤ 15 min on 2 cores)."""
+    import re
+
     from qmlapp.presets import PRESETS
+    from qmlapp.registry import KINDS
+    from qmlapp.resources import check_memory
 
     for preset in PRESETS.values():
         spec = sweeps.SweepSpec.from_dict(preset.definition)
-        assert spec.effective_trials() >= 20 and len(spec.space) >= 4
+        assert spec.kind == preset.definition["kind"] and preset.definition["objective"] == spec.objective
+        if spec.kind == "qnn":  # the two design studies of the QNN page
+            assert spec.effective_trials() >= 20 and len(spec.space) >= 4
+            continue
+        minutes = re.search(r"about (\d+) min on 2 cores", preset.description)
+        assert minutes and 1 <= int(minutes[1]) <= 15, preset.name
+        assert spec.sampler == "grid" and len(spec.space) >= 2
+        for point in sweeps.grid_product(spec):
+            for r in range(spec.repeats):
+                check_memory(spec.trial_spec(point, r))
+    assert {p.definition["kind"] for p in PRESETS.values()} == set(KINDS)

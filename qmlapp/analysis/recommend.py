@@ -59,12 +59,15 @@ def _best_value_line(name: str, m: MarginalInfo, direction: str, what: str, nois
 
 
 def recommendation(trials: Sequence[Trial], space: SearchSpace, direction: str, importance_result: ImportanceResult,
-                   *, objective: str | None = None, threshold: float = NEGLIGIBLE_SHARE, top: int = 3) -> str:
+                   *, objective: str | None = None, kind: str | None = None, threshold: float = NEGLIGIBLE_SHARE,
+                   top: int = 3) -> str:
     """Plain-text summary generated from the numbers: important hyperparameters, their best values,
-    negligible ones, the best configuration, and caveats (trial count, repeats, spread, method)."""
+    negligible ones, the best configuration, and caveats (trial count, repeats, spread, method).
+    ``kind`` picks whose label and provenance the objective gets (objective names repeat across kinds)."""
     direction = check_direction(direction)
-    obj = objective_info(objective) if objective else None
+    obj = objective_info(objective, kind) if objective else None
     what = obj.label if obj else "objective"
+    titled = obj.title if obj else "objective"  # the unit once, in the first line; later numbers share it
     usable = usable_trials(trials, space)
     values = np.asarray(usable.values(), dtype=float)
     groups = config_groups(trials, space=space)
@@ -78,7 +81,7 @@ def recommendation(trials: Sequence[Trial], space: SearchSpace, direction: str, 
     n_rep = sum(1 for g in groups if g.n > 1)
     rep = f", {n_rep} of them repeated with different seeds" if n_rep else ""
     lines.append(f"From {len(values)} trials ({len(groups)} distinct configurations{rep}), {method} ranks "
-                 f"the hyperparameters for {what} ({direction}).")
+                 f"the hyperparameters for {titled} ({direction}).")
 
     ranked = [(k, v) for k, v in res.shares.items() if k not in res.constant]
     important = [(k, v) for k, v in ranked if v >= threshold]

@@ -2,7 +2,9 @@
 slices, a binned contour, learning-curve overlays and the best-configurations table.
 
 Each plot is a pure ``*_info`` function returning a NamedTuple (tested) and a ``plot_*`` renderer.
-Titles end with the objective's provenance, e.g. "(simulated)"; axis titles carry units.
+Titles end with the objective's provenance, e.g. "(simulated)"; axis titles carry units. ``kind`` names
+the experiment kind whose objective it is (names such as "final_accuracy" mean different things in
+different kinds); without it the first kind declaring the name is used.
 """
 
 from __future__ import annotations
@@ -31,14 +33,35 @@ from qmlapp.analysis import (
 )
 from qmlapp.analysis.effects import N_BINS
 from qmlapp.analysis.space import Dimension, as_scalar
+from qmlapp.registry import KINDS, Objective
 
-# Units of the QNN spec fields that are numbers; categoricals are labelled "choice".
+# Units of numeric spec fields, by field name across the kinds; categoricals are labelled "choice".
 PARAM_UNITS: dict[str, str] = {
+    # qnn
     "depth": "layers", "n_qubits": "qubits", "epochs": "epochs or iterations", "batch_size": "samples",
     "shots": "shots, 0 = exact", "learning_rate": "step size", "init_constant": "rad",
     "validation_fraction": "fraction of rows", "test_fraction": "fraction of rows", "seed": "integer",
+    # hypernet (its depth is a code depth: brickwork sub-layers)
+    "restarts": "restarts", "max_iterations": "iterations", "n_points": "points", "eval_samples": "samples",
+    "tolerance": "loss units", "noise": "× base depolarising rate", "noise_trajectories": "trajectories",
+    "prior_weight": "β", "custom_hidden": "hidden units", "custom_encoding_bits": "bits",
+    # qnetwork
+    "n_features": "N, features", "layers": "L, layer pairs", "params_per_unitary": "rotations",
+    "n_inputs": "inputs", "epsilon": "precision ε", "delta": "probability", "train_size": "examples",
+    "data_scale": "rad per unit", "linear_margin": "margin", "shadow_constant": "constant",
+    # qnewton
+    "gate_time_s": "s", "epsilon_norm": "ε_norm, × max|H_ij|", "prune_ratio": "fraction", "kappa_threshold": "κ",
+    "qlsa_epsilon": "precision ε", "gates_per_query": "gates", "hidden_units": "units",
+    "sgd_learning_rate": "step size", "adam_learning_rate": "step size", "hhl_size": "matrix dimension",
+    # sparse_qgd
+    "window_steps": "GD steps", "dense_epochs": "epochs", "sparse_epochs": "epochs", "carleman_order": "order",
+    "target_params": "parameters", "download_precision": "precision", "channels": "channels",
+    "checkpoints_per_epoch": "checkpoints",
 }
-METRIC_UNITS: dict[str, str] = {"loss": "cross-entropy, nats", "accuracy": "fraction correct", "f1": "weighted F1, 0–1"}
+# Per-step metric units by name suffix; a kind's own loss unit comes first (see _metric_title).
+METRIC_UNITS: dict[str, str] = {"loss": "cross-entropy, nats", "accuracy": "fraction correct", "f1": "weighted F1, 0–1",
+                                "optimal_mass": "probability", "fraction": "fraction", "lambda_min": "eigenvalue",
+                                "lambda_max": "eigenvalue"}
 
 
 def param_title(dimension: Dimension, *, log_axis: bool = False) -> str:
@@ -52,15 +75,42 @@ def param_title(dimension: Dimension, *, log_axis: bool = False) -> str:
     return f"{text} ({unit})"
 
 
+def _cap(text: str) -> str:
+    """First letter upper-cased; str.capitalize would lower-case the rest ("F1", "Born", "D{depth}")."""
+    return text[:1].upper() + text[1:]
+
+
 def _titled(title: str, provenance: str) -> str:
     return f"{title} ({provenance})" if provenance else title
 
 
-def _metric_title(metric: str) -> str:
+def _metric_title(metric: str, kind: str | None = None) -> str:
+    """Axis title of a per-step metric: an objective's own title, else a unit by suffix. A kind with a
+    loss objective names its loss unit (a hypernetwork's loss is not a cross-entropy)."""
+    text = metric.replace("_", " ")
+    if kind is not None:
+        obj = objective_info(metric, kind)
+        if obj.unit:
+            return f"{text} ({obj.unit})"
+        if metric.endswith("loss"):
+            losses = [o for o in _kind_objectives(kind) if o.name.endswith("loss") and o.unit]
+            if losses:
+                return f"{text} ({losses[0].unit})"
     for key, unit in METRIC_UNITS.items():
         if metric.endswith(key):
-            return f"{metric.replace('_', ' ')} ({unit})"
-    return f"{metric.replace('_', ' ')} (value)"
+            return f"{text} ({unit})"
+    return f"{text} (value)"
+
+
+def _kind_objectives(kind: str) -> tuple[Objective, ...]:
+    return KINDS[kind].objectives if kind in KINDS else ()
+
+
+def _objective(name: str, kind: str | None) -> Objective:
+    """The objective's labels; no name means the kind's default objective (the first kind's without one)."""
+    if name:
+        return objective_info(name, kind)
+    return (KINDS[kind] if kind in KINDS else next(iter(KINDS.values()))).objectives[0]
 
 
 # --- importance -------------------------------------------------------------------------------------------
@@ -77,8 +127,9 @@ class ImportanceInfo(NamedTuple):
     n_trials: int
 
 
-def importance_info(result: ImportanceResult, *, objective: str = "val_accuracy") -> ImportanceInfo:
-    obj = objective_info(objective)
+def importance_info(result: ImportanceResult, *, objective: str = "", kind: str | None = None
+                    ) -> ImportanceInfo:
+    obj = _objective(objective, kind)
     errors = None if result.std is None else [result.std[p] for p in result.shares]
     note = ("" if result.std is None else
             f"error bars: ± std over {result.n_repeats} surrogate forests" if result.method == "fanova" else
@@ -119,10 +170,10 @@ class MarginalEffectInfo(NamedTuple):
     y_label: str
 
 
-def marginal_effect_info(marginal: MarginalInfo, space: SearchSpace, *, objective: str = "val_accuracy"
-                         ) -> MarginalEffectInfo:
-    obj = objective_info(objective)
-    title = _titled(f"{obj.label.capitalize()} by {marginal.name}, mean ± std", obj.provenance)
+def marginal_effect_info(marginal: MarginalInfo, space: SearchSpace, *, objective: str = "",
+                         kind: str | None = None) -> MarginalEffectInfo:
+    obj = _objective(objective, kind)
+    title = _titled(f"{_cap(obj.label)} by {marginal.name}, mean ± std", obj.provenance)
     return MarginalEffectInfo(marginal.name, list(marginal.labels), list(marginal.means), list(marginal.stds),
                               list(marginal.counts), title, param_title(space[marginal.name]), obj.title)
 
@@ -178,10 +229,10 @@ def _axis(dimension: Dimension, values: Sequence[Any]) -> ParallelAxis:
     return ParallelAxis(param_title(dimension), xs, (lo, hi), None, None)
 
 
-def parallel_coordinates_info(trials: Sequence[Trial], space: SearchSpace, *, objective: str = "val_accuracy",
-                              params: Sequence[str] | None = None) -> ParallelCoordinatesInfo:
+def parallel_coordinates_info(trials: Sequence[Trial], space: SearchSpace, *, objective: str = "",
+                              params: Sequence[str] | None = None, kind: str | None = None) -> ParallelCoordinatesInfo:
     """One line per usable trial; categorical axes carry integer codes with the choices as tick labels."""
-    obj = objective_info(objective)
+    obj = _objective(objective, kind)
     usable = usable_trials(trials, space).trials
     names = list(params) if params is not None else space.names
     axes = [_axis(space[n], [t.params[n] for t in usable]) for n in names]
@@ -225,10 +276,10 @@ class SliceInfo(NamedTuple):
     title: str
 
 
-def slice_info(trials: Sequence[Trial], space: SearchSpace, *, objective: str = "val_accuracy",
-               params: Sequence[str] | None = None) -> SliceInfo:
+def slice_info(trials: Sequence[Trial], space: SearchSpace, *, objective: str = "",
+               params: Sequence[str] | None = None, kind: str | None = None) -> SliceInfo:
     """Objective against each hyperparameter, one point per usable trial."""
-    obj = objective_info(objective)
+    obj = _objective(objective, kind)
     usable = usable_trials(trials, space).trials
     y = [float(t.value) for t in usable]  # type: ignore[arg-type]
     subplots = []
@@ -240,7 +291,7 @@ def slice_info(trials: Sequence[Trial], space: SearchSpace, *, objective: str = 
         else:
             subplots.append(SliceSubplot(name, [as_scalar(t.params[name]) for t in usable], y, param_title(d),
                                          d.log, None, None))
-    title = _titled(f"{obj.label.capitalize()} against each hyperparameter, {len(usable)} trials", obj.provenance)
+    title = _titled(f"{_cap(obj.label)} against each hyperparameter, {len(usable)} trials", obj.provenance)
     return SliceInfo(subplots, [t.display_label for t in usable], obj.title, title)
 
 
@@ -284,11 +335,11 @@ class ContourInfo(NamedTuple):
 
 
 def contour_info(trials: Sequence[Trial], space: SearchSpace, x_param: str, y_param: str, *,
-                 objective: str = "val_accuracy", n_bins: int = N_BINS) -> ContourInfo:
+                 objective: str = "", n_bins: int = N_BINS, kind: str | None = None) -> ContourInfo:
     """Mean objective on a grid of choices × bins (log bins for log ranges); no interpolation."""
     if x_param == y_param:
         raise ValueError(f"contour needs two different hyperparameters, got {x_param!r} twice")
-    obj = objective_info(objective)
+    obj = _objective(objective, kind)
     bx, by = binning(space[x_param], n_bins), binning(space[y_param], n_bins)
     sums = [[0.0] * len(bx.labels) for _ in by.labels]
     counts = [[0] * len(bx.labels) for _ in by.labels]
@@ -334,14 +385,16 @@ class TrialCurvesInfo(NamedTuple):
     title: str
 
 
-def trial_curves_info(trials: Sequence[Trial], metric: str, *, objective: str = "val_accuracy",
+def trial_curves_info(trials: Sequence[Trial], metric: str, *, objective: str = "",
                       direction: str | None = None, max_curves: int = 20, x_label: str = "epoch",
-                      provenance: str = "simulated") -> TrialCurvesInfo:
+                      provenance: str = "simulated", kind: str | None = None) -> TrialCurvesInfo:
     """One curve of ``metric`` per trial, for the best ``max_curves`` trials by objective.
 
     ``provenance`` labels the curves themselves (training metrics of simulated circuits by default).
+    ``metric`` may be a template such as "D{depth}_r0_loss" when each trial stored its own filled-in name
+    under that key (see ``qmlapp.ui.analysis_view.sweep_trials``).
     """
-    obj = objective_info(objective)
+    obj = _objective(objective, kind)
     direction = direction or obj.direction
     usable = usable_trials(trials, SearchSpace()).trials
     with_curve = [t for t in usable if t.curves and metric in t.curves]
@@ -350,9 +403,9 @@ def trial_curves_info(trials: Sequence[Trial], metric: str, *, objective: str = 
                          list(t.curves[metric][0]), list(t.curves[metric][1]), float(t.value))  # type: ignore[index,arg-type]
               for t in with_curve[:max_curves]]
     shown = f"best {len(curves)} of {len(with_curve)}" if len(with_curve) > len(curves) else f"{len(curves)}"
-    title = _titled(f"{metric.replace('_', ' ').capitalize()} of {shown} trials", provenance)
+    title = _titled(f"{_cap(metric.replace('_', ' '))} of {shown} trials", provenance)
     return TrialCurvesInfo(metric, curves, len(usable) - len(with_curve), f"{x_label} (count)",
-                           _metric_title(metric), title)
+                           _metric_title(metric, kind), title)
 
 
 def plot_trial_curves(info: TrialCurvesInfo) -> go.Figure:
@@ -374,9 +427,9 @@ class BestConfigsInfo(NamedTuple):
 
 
 def best_configs_info(trials: Sequence[Trial], space: SearchSpace, direction: str | None = None, *,
-                      objective: str = "val_accuracy", k: int = 10) -> BestConfigsInfo:
+                      objective: str = "", k: int = 10, kind: str | None = None) -> BestConfigsInfo:
     """Top ``k`` configurations; repeats (same params, other ``seed``) are one row with mean and std."""
-    obj = objective_info(objective)
+    obj = _objective(objective, kind)
     groups = best_configurations(trials, direction or obj.direction, k=k, space=space)
     unit = f" ({obj.unit})" if obj.unit else ""
     columns = ["rank", *(param_title(d) for d in space), f"mean {obj.label}{unit}", f"std{unit}", "repeats",
@@ -413,27 +466,33 @@ class StudyReport(NamedTuple):
     recommendation: str
 
 
-def study_report(trials: Sequence[Trial], space: SearchSpace, *, objective: str = "val_accuracy",
-                 direction: str | None = None, method: Method = "fanova", seed: int = 0,
-                 curve_metric: str | None = None, **importance_options: Any) -> StudyReport:
+def study_report(trials: Sequence[Trial], space: SearchSpace, *, objective: str = "",
+                 kind: str | None = None, direction: str | None = None, method: Method = "fanova", seed: int = 0,
+                 curve_metric: str | None = None, curve_provenance: str = "simulated",
+                 curve_x_label: str = "epoch", **importance_options: Any) -> StudyReport:
     """Importance, marginals, every plot's info and the recommendation, e.g. for one cached page call.
+    ``kind``'s objective labels, units and provenance title every plot; ``curve_*`` describe the per-step
+    metric whose curves are overlaid.
 
     Raises:
         AnalysisError: from :func:`~qmlapp.analysis.importance` (too few usable trials, nothing varies).
     """
-    direction = direction or objective_info(objective).direction
+    objective = objective or _objective(objective, kind).name
+    direction = direction or objective_info(objective, kind).direction
     result = importance(trials, space, direction, method, seed, **importance_options)
     marginals = marginal_effects(trials, space)
     varied = [p for p in result.shares if p not in result.constant]
-    contour = contour_info(trials, space, varied[0], varied[1], objective=objective) if len(varied) >= 2 else None
+    contour = (contour_info(trials, space, varied[0], varied[1], objective=objective, kind=kind)
+               if len(varied) >= 2 else None)
     curves = None
     if curve_metric is not None:
-        curves = trial_curves_info(trials, curve_metric, objective=objective, direction=direction)
+        curves = trial_curves_info(trials, curve_metric, objective=objective, direction=direction, kind=kind,
+                                   provenance=curve_provenance, x_label=curve_x_label)
     return StudyReport(
-        result, importance_info(result, objective=objective), marginals,
-        [marginal_effect_info(marginals[p], space, objective=objective) for p in result.shares],
-        parallel_coordinates_info(trials, space, objective=objective),
-        slice_info(trials, space, objective=objective), contour, curves,
-        best_configs_info(trials, space, direction, objective=objective),
-        recommendation(trials, space, direction, result, objective=objective))
+        result, importance_info(result, objective=objective, kind=kind), marginals,
+        [marginal_effect_info(marginals[p], space, objective=objective, kind=kind) for p in result.shares],
+        parallel_coordinates_info(trials, space, objective=objective, kind=kind),
+        slice_info(trials, space, objective=objective, kind=kind), contour, curves,
+        best_configs_info(trials, space, direction, objective=objective, kind=kind),
+        recommendation(trials, space, direction, result, objective=objective, kind=kind))
 

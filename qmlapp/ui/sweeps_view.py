@@ -11,13 +11,29 @@ import streamlit as st
 from db import StorageError
 from qmlapp import services, sweeps
 from qmlapp.presets import PRESETS
-from qmlapp.registry import get_kind
+from qmlapp.registry import KINDS, get_kind, objective_info
 from qmlapp.specs import SpecError
 from qmlapp.ui.common import LIVE_REFRESH_S, confirm_delete, get_storage, live_fragment, md_text
 from qmlapp.ui.forms import spec_widgets
 
 KEY = "sweep"
 NOT_SEARCHABLE = {"seed"}
+
+
+def _numbers(text: str, is_int: bool) -> list[Any]:
+    """Comma-separated numbers as typed; a part that is not a number is kept as text, so that validation
+    names the field and the value."""
+    out: list[Any] = []
+    for part in (p.strip() for p in text.replace(";", ",").split(",")):
+        if not part:
+            continue
+        try:
+            value = float(part)
+        except ValueError:
+            out.append(part)
+            continue
+        out.append(int(value) if is_int and value.is_integer() else value)
+    return out
 
 
 def _space_editor(kind: str, preset_space: dict[str, Any], grid: bool, key: str) -> dict[str, Any]:
@@ -30,62 +46,95 @@ def _space_editor(kind: str, preset_space: dict[str, Any], grid: bool, key: str)
     for name in chosen:
         f, p = params[name]
         preset = preset_space.get(name)
-        cols = st.columns([2, 1, 1, 1])
+        cols = st.columns([2, 1, 1, 1, 1])
         cols[0].markdown(f"**{name}**  \n<small>{p.describe()}</small>", unsafe_allow_html=True)
-        if p.choices is not None or isinstance(f.default, (bool, str)):
+        if p.choices is not None or isinstance(f.default, bool):
             options = list(p.choices) if p.choices is not None else [True, False]
             default = [v for v in (preset or options) if v in options] if isinstance(preset, list) else options
             space[name] = cols[1].multiselect("values", options, default=default, key=f"{key}_sp_{name}",
                                               label_visibility="collapsed")
             continue
+        if not isinstance(f.default, (int, float)):  # free text or a list field: values as the form writes them
+            shown = "; ".join(", ".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)
+                              for v in (preset if isinstance(preset, list) else [f.default]))
+            text = cols[1].text_input("values (separated by ;)", value=shown, key=f"{key}_tx_{name}",
+                                      help="Each value as the base form takes it, e.g. 1, 2, 4 for a list field.")
+            space[name] = [v.strip() for v in text.split(";") if v.strip()]
+            continue
         is_int = isinstance(f.default, int)
+        # A number is swept over listed values (a preset's 1, 2, 4) or a range (sampled, or stepped on a grid).
+        mode = cols[1].selectbox("sweep over", ["range", "values"], index=1 if isinstance(preset, list) else 0,
+                                 key=f"{key}_md_{name}", help="range: low–high; values: a comma-separated list.")
+        if mode == "values":
+            listed = preset if isinstance(preset, list) else [f.default]
+            text = cols[2].text_input("values (comma-separated)", value=", ".join(map(str, listed)),
+                                      key=f"{key}_vl_{name}")
+            space[name] = _numbers(text, is_int)
+            continue
         rng = preset if isinstance(preset, dict) else {}
         low_default = rng.get("low", p.low if p.low is not None and p.low_inclusive else f.default)
         high_default = rng.get("high", f.default * 4 if f.default else (p.high or 1))
-        low = cols[1].number_input("low", value=low_default, key=f"{key}_lo_{name}", step=1 if is_int else None,
+        if p.high is not None and "high" not in rng:  # keep the suggestion inside the field's range
+            high_default = type(f.default)(min(high_default, p.high))
+        if "low" not in rng and low_default >= high_default:
+            low_default = type(f.default)(high_default / 4 if p.log or not is_int else high_default - 1)
+        low = cols[2].number_input("low", value=low_default, key=f"{key}_lo_{name}", step=1 if is_int else None,
                                    format=None if is_int else "%.6g")
-        high = cols[2].number_input("high", value=high_default, key=f"{key}_hi_{name}",
+        high = cols[3].number_input("high", value=high_default, key=f"{key}_hi_{name}",
                                     step=1 if is_int else None, format=None if is_int else "%.6g")
         entry: dict[str, Any] = {"low": low, "high": high}
         if grid and not is_int:
-            entry["step"] = cols[3].number_input("step (grid)", value=float(rng.get("step", (high - low) / 4 or 1)),
+            entry["step"] = cols[4].number_input("step (grid)", value=float(rng.get("step", (high - low) / 4 or 1)),
                                                  key=f"{key}_st_{name}", format="%.6g")
         else:
-            entry["log"] = cols[3].checkbox("log scale", value=bool(rng.get("log", p.log)), key=f"{key}_lg_{name}")
+            entry["log"] = cols[4].checkbox("log scale", value=bool(rng.get("log", p.log)), key=f"{key}_lg_{name}")
         space[name] = entry
     return space
+
+
+def objective_text(kind: str, name: str) -> str:
+    """An objective as the selector and tables show it: label, unit, provenance and direction."""
+    o = objective_info(name, kind)
+    return f"{o.title} · {o.provenance or 'unlabelled'} · {o.direction} ({name})"
 
 
 def new_sweep_tab() -> None:
     storage = get_storage()
     names = ["(start from scratch)", *PRESETS]
     preset_name = st.selectbox("preset", names, key=f"{KEY}_preset",
-                               format_func=lambda n: PRESETS[n].title if n in PRESETS else n)
+                               format_func=lambda n: PRESETS[n].title if n in PRESETS else n) or names[0]
     preset = PRESETS.get(preset_name)
-    definition: dict[str, Any] = dict(preset.definition) if preset else {"kind": "qnn", "base": {}, "space": {}}
     if preset:
         st.info(preset.description)
-    kind = definition.get("kind", "qnn")
-    # Widget keys depend on the preset so that switching presets resets the form.
+    preset_kind = preset.definition.get("kind", sweeps.DEFAULT_KIND) if preset else sweeps.DEFAULT_KIND
+    kinds = list(KINDS)
+    kind = st.selectbox("experiment kind", kinds, index=kinds.index(preset_kind) if preset_kind in kinds else 0,
+                        key=f"{KEY}_{preset_name}_kind", format_func=lambda k: f"{KINDS[k].icon} {KINDS[k].title}",
+                        help="What each trial runs; the base configuration, objectives and searchable fields are "
+                             "this kind's.") or kinds[0]
+    # A preset's values apply to its own kind only; another kind starts from its defaults.
+    definition: dict[str, Any] = dict(preset.definition) if preset and kind == preset_kind else {}
+    # Widget keys depend on the preset and the kind, so that switching either resets the form.
+    form = f"{KEY}_{preset_name}_{kind}"
     with st.expander("Base configuration (fields not swept keep these values)", expanded=preset is None):
-        base = spec_widgets(kind, key=f"{KEY}_{preset_name}_base", defaults=definition.get("base", {}))
+        base = spec_widgets(kind, key=f"{form}_base", defaults=definition.get("base", {}))
     c = st.columns(5)
     sampler = c[0].selectbox("sampler", sweeps.SAMPLERS, index=sweeps.SAMPLERS.index(definition.get("sampler", "tpe")),
-                             key=f"{KEY}_{preset_name}_sampler", help="grid: every combination; random; TPE (Optuna).")
+                             key=f"{form}_sampler", help="grid: every combination; random; TPE (Optuna).")
     n_trials = c[1].number_input("trials", value=int(definition.get("n_trials", 20)), step=1,
-                                 key=f"{KEY}_{preset_name}_n", help="Budget of configurations (a grid caps it).")
+                                 key=f"{form}_n", help="Budget of configurations (a grid caps it).")
     objectives = list(get_kind(kind).objective_names)
-    objective = c[2].selectbox("objective", objectives, index=objectives.index(definition.get("objective",
-                               "val_accuracy")), key=f"{KEY}_{preset_name}_obj")
+    chosen = definition.get("objective", objectives[0])
+    objective = c[2].selectbox("objective", objectives, index=objectives.index(chosen) if chosen in objectives else 0,
+                               key=f"{form}_obj", format_func=lambda o: objective_text(kind, o),
+                               help="The result the sampler optimises, with its unit and where it comes from.")
     repeats = c[3].number_input("repeats (seeds)", value=int(definition.get("repeats", 1)), step=1,
-                                key=f"{KEY}_{preset_name}_rep", help="Runs per configuration with seeds base.seed + r.")
-    seed = c[4].number_input("sampler seed", value=int(definition.get("seed", 0)), step=1,
-                             key=f"{KEY}_{preset_name}_seed")
-    st.markdown("**Search space**")
-    with st.container(key=f"{KEY}_{preset_name}_space"):
-        space = _space_editor(kind, dict(definition.get("space", {})), grid=sampler == "grid",
-                              key=f"{KEY}_{preset_name}")
-    name = st.text_input("sweep name (optional)", key=f"{KEY}_{preset_name}_name")
+                                key=f"{form}_rep", help="Runs per configuration with seeds base.seed + r.")
+    seed = c[4].number_input("sampler seed", value=int(definition.get("seed", 0)), step=1, key=f"{form}_seed")
+    st.markdown(f"**Search space** (fields of {get_kind(kind).title})")
+    with st.container(key=f"{form}_space"):
+        space = _space_editor(kind, dict(definition.get("space", {})), grid=sampler == "grid", key=form)
+    name = st.text_input("sweep name (optional)", key=f"{form}_name")
     data = {"kind": kind, "name": name, "base": base, "space": space, "sampler": sampler, "n_trials": n_trials,
             "objective": objective, "repeats": repeats, "seed": seed}
     if sampler == "grid" and space:
@@ -120,9 +169,13 @@ def _sweeps_table() -> list[sweeps.SweepRecord]:
     for s in records:
         doc = sweeps.sweep_json(storage, s.id)
         done = doc["n_succeeded"] + doc["n_failed"] + doc["n_invalid"]
-        rows.append({"id": s.id, "name": s.name, "status": s.status,
+        best = (doc["best"] or {}).get("value")
+        unit = f" {doc['objective_unit']}" if doc["objective_unit"] else ""
+        prov = f" ({doc['objective_provenance']})" if doc["objective_provenance"] else ""
+        # Objectives differ between kinds, so the best value is text with its own label, unit and provenance.
+        rows.append({"id": s.id, "kind": s.kind, "name": s.name, "status": s.status,
                      "progress": done / max(doc["n_trials"], 1), "trials": f"{done}/{doc['n_trials']}",
-                     f"best {doc['objective']}": (doc["best"] or {}).get("value"),
+                     "best objective": "–" if best is None else f"{doc['objective_label']} {best:.4g}{unit}{prov}",
                      "created (UTC)": s.created_at.strftime("%Y-%m-%d %H:%M")})
     if rows:
         st.dataframe(pd.DataFrame(rows), hide_index=True, key=f"{KEY}_table", column_config={
@@ -132,9 +185,15 @@ def _sweeps_table() -> list[sweeps.SweepRecord]:
     return records
 
 
-def _trials_frame(rows: list[sweeps.TrialRow], objective: str) -> pd.DataFrame:
-    return pd.DataFrame([{"trial": r.number, "state": r.state, f"{objective} (simulated, mean)": r.value,
-                          "repeats": ", ".join(f"{v:.3f}" for v in r.values), **r.params,
+def objective_column(spec: sweeps.SweepSpec) -> str:
+    """Header of the objective column: label, unit and provenance as the kind declares them."""
+    o = spec.objective_info
+    return f"{o.title}, {o.provenance + ', ' if o.provenance else ''}mean over repeats"
+
+
+def _trials_frame(rows: list[sweeps.TrialRow], spec: sweeps.SweepSpec) -> pd.DataFrame:
+    return pd.DataFrame([{"trial": r.number, "state": r.state, objective_column(spec): r.value,
+                          "repeats": ", ".join(f"{v:.4g}" for v in r.values), **r.params,
                           "runs": ", ".join(map(str, r.run_ids)), "note": r.note} for r in rows])
 
 
@@ -173,7 +232,8 @@ def sweep_detail(sweep_id: int) -> None:
         doc = sweeps.sweep_json(storage, sweep_id, rows)
         done = doc["n_succeeded"] + doc["n_failed"] + doc["n_invalid"]
         st.markdown(f"#### Sweep {sweep.id} · {md_text(sweep.name)}")
-        st.caption(f"{spec.sampler} sampler · objective {spec.objective} ({spec.direction}) · "
+        st.caption(f"{get_kind(spec.kind).title} · {spec.sampler} sampler · objective "
+                   f"{objective_text(spec.kind, spec.objective)} · "
                    f"{spec.repeats} repeat(s) per configuration · status **{sweep.status}** · {sweep.message}")
         st.progress(min(done / max(doc["n_trials"], 1), 1.0),
                     text=f"{done} of {doc['n_trials']} trials finished · "
@@ -188,7 +248,7 @@ def sweep_detail(sweep_id: int) -> None:
         if sweep.status != sweeps.ACTIVE:
             _delete_button(sweep_id, b3)
         if rows:
-            frame = _trials_frame(rows, spec.objective)
+            frame = _trials_frame(rows, spec)
             st.dataframe(frame, hide_index=True, key=f"{KEY}_trials_{sweep_id}")
             export = {"sweep": sweep.to_dict(), "trials": [r.__dict__ | {"curves": None} for r in rows]}
             e1, e2 = st.columns(2)
@@ -228,8 +288,8 @@ def sweeps_page() -> None:
             return
         ids = [s.id for s in records]
         default = st.session_state.get(f"{KEY}_open")
-        labels = {s.id: f"{s.id} · {s.status} · {s.name}" for s in records}
+        labels = {s.id: f"{s.id} · {s.kind} · {s.status} · {s.name}" for s in records}
         chosen = st.selectbox("sweep", ids, index=ids.index(default) if default in ids else 0,
-                              format_func=labels.__getitem__, key=f"{KEY}_select")
+                              format_func=labels.__getitem__, key=f"{KEY}_select") or ids[0]
         st.session_state[f"{KEY}_open"] = chosen
         sweep_detail(chosen)
