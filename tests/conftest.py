@@ -1,6 +1,7 @@
 """Shared fixtures: a throw-away database per test, fast worker settings, CLI/worker launchers.
 
-Everything is real: SQLite files under ``tmp_path``, the real ``qnn`` kind, real subprocesses.
+Everything is real: SQLite files under ``tmp_path`` (copies of one file migrated per session), the real
+kinds, real subprocesses.
 
 With ``QMLAPP_TEST_POSTGRES_URL`` set (``scripts/with-postgres.sh`` / ``make test-pg`` set it to a
 throwaway server) every test gets a fresh PostgreSQL database instead, and only the tests that touch a
@@ -11,6 +12,7 @@ database are collected (those using ``db_url``, directly or through ``storage``/
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -57,18 +59,44 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """On PostgreSQL keep only the tests that touch a database; the rest already ran on SQLite."""
     if not POSTGRES_ADMIN_URL:
         return
-    keep, drop = [], []
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
     for item in items:
-        uses_db = "db_url" in getattr(item, "fixturenames", ()) or item.get_closest_marker("db") is not None
+        names = getattr(item, "fixturenames", ())
+        uses_db = "db_url" in names or "empty_db_url" in names or item.get_closest_marker("db") is not None
         (keep if uses_db else drop).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An SQLite file migrated to head once per session; each test's database starts as a copy of it."""
+    path = tmp_path_factory.mktemp("template") / "qmlapp.db"
+    Storage(sqlite_url(path)).close()  # the last connection to close checkpoints the WAL into the file
+    assert not path.with_name(path.name + "-wal").exists()
+    return path
+
+
 @pytest.fixture
-def db_url(tmp_path: Path) -> Iterator[str]:
-    """An empty database for this test: an SQLite file, or a fresh database on the PostgreSQL server."""
+def db_url(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A database for this test with the schema and no data: a copy of the migrated SQLite template (a fresh
+    migration per test costs more than the test), or a fresh database on the PostgreSQL server, where the
+    tests migrate it as the app does."""
+    if POSTGRES_ADMIN_URL:
+        with postgres_database(POSTGRES_ADMIN_URL) as url:
+            yield url
+    else:
+        path = tmp_path / "qmlapp.db"
+        shutil.copyfile(request.getfixturevalue("migrated_sqlite_template"), path)
+        yield sqlite_url(path)
+
+
+@pytest.fixture
+def empty_db_url(tmp_path: Path) -> Iterator[str]:
+    """A database without even the schema (for tests of the first migration): a new SQLite file, or a fresh
+    database on the PostgreSQL server."""
     if POSTGRES_ADMIN_URL:
         with postgres_database(POSTGRES_ADMIN_URL) as url:
             yield url

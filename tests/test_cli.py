@@ -210,6 +210,8 @@ def test_bad_worker_concurrency(cli: Callable[..., CliResult]) -> None:
     assert code == 2 and out == "" and "--concurrency" in err and "Traceback" not in err
 
 
+# A second CLI process trains the run again; in-process reproducibility is tests/test_kinds.py's.
+@pytest.mark.slow
 def test_export_round_trip_reproduces_the_run(finished: tuple[str, dict[str, Any]], tmp_path: Path) -> None:
     """A run is fully described by its exported spec: resubmitting it gives identical results."""
     url, first = finished

@@ -120,12 +120,16 @@ def test_compare_page_shows_differing_fields_and_exports(app: AppTest, storage: 
     goto(app, "compare").run()
     _no_exceptions(app)
     assert set(app.multiselect(key="compare_runs").value) == set(two_finished_runs)
-    table = app.dataframe[0].value
-    # only the differing spec field is listed by default, next to the (simulated) results
-    assert "spec.seed" in table.index and "spec.dataset" not in table.index
-    assert "result.val_accuracy" in table.index
+    results, specs = (next(f.value for f in app.dataframe if column in f.value.columns)
+                      for column in ("quantity", "spec field"))
+    # the results with unit and provenance; only the differing spec field is listed by default
+    accuracy = results[results["quantity"] == "validation accuracy (fraction correct)"]
+    assert list(accuracy["provenance"]) == ["simulated"]
+    assert list(specs["spec field"]) == ["seed"]
+    assert any("1 spec field(s) differ" in m.value for m in app.markdown)
     app.toggle(key="compare_only_diff").set_value(False).run()
-    assert "spec.dataset" in app.dataframe[0].value.index
+    specs = next(f.value for f in app.dataframe if "spec field" in f.value.columns)
+    assert "dataset" in set(specs["spec field"])
     assert len(app.get("download_button")) == 2
 
 
@@ -133,11 +137,11 @@ def test_sweeps_page_starts_a_preset_and_rejects_bad_input(app: AppTest, storage
     goto(app, "sweeps").run()
     _no_exceptions(app)
     app.selectbox(key="sweep_preset").set_value("banknote_design_study").run()
-    app.number_input(key="sweep_banknote_design_study_n").set_value(0).run()
+    app.number_input(key="sweep_banknote_design_study_qnn_n").set_value(0).run()
     app.button(key="sweep_start").click().run()
     assert any("n_trials" in e.value for e in app.error)
     assert storage.list_sweeps() == []
-    app.number_input(key="sweep_banknote_design_study_n").set_value(36).run()
+    app.number_input(key="sweep_banknote_design_study_qnn_n").set_value(36).run()
     app.button(key="sweep_start").click().run()
     _no_exceptions(app)
     (sweep,) = storage.list_sweeps()

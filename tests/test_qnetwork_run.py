@@ -1,19 +1,18 @@
-"""qnetwork runs end to end: inference at real sizes, training with TFQ, CLI summary keys, page."""
+"""qnetwork runs end to end: inference at real sizes, training with TFQ, page."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import goto, run_cli
+from helpers import goto
 from streamlit.testing.v1 import AppTest
 
 from db import Storage
 from qmlapp import services
 from qmlapp.config import Settings
-from qmlapp.context import LocalContext, RunCancelled
+from qmlapp.context import LocalContext
+from qmlapp.kinds.qnetwork.result import QnetworkResult
 from qmlapp.kinds.qnetwork.run import run
 from qmlapp.kinds.qnetwork.spec import QnetworkSpec
 from qmlapp.registry import get_kind
@@ -24,7 +23,7 @@ SMALL = {"n_features": 256, "layers": 2, "params_per_unitary": 8, "n_inputs": 3,
 
 
 @pytest.fixture(scope="module")
-def inference() -> tuple[QnetworkSpec, dict[str, Any]]:
+def inference() -> tuple[QnetworkSpec, QnetworkResult]:
     spec = QnetworkSpec.from_dict(SMALL)
     return spec, run(spec, LocalContext())
 
@@ -75,11 +74,6 @@ def test_training_mode_trains_and_counts_gradient_communication() -> None:
     assert result["labels"]["test_accuracy"].startswith("simulated")
 
 
-def test_cancel_stops_the_run() -> None:
-    with pytest.raises(RunCancelled):
-        run(QnetworkSpec.from_dict(SMALL), LocalContext(cancel_after_steps=2))
-
-
 @pytest.mark.parametrize(
     ("change", "field"),
     [({"n_features": 1}, "n_features"), ({"n_features": 2**21}, "n_features"),
@@ -92,16 +86,6 @@ def test_bad_specs_name_the_field(change: dict[str, Any], field: str) -> None:
     with pytest.raises(SpecError) as err:
         QnetworkSpec.from_dict(change)
     assert err.value.field == field
-
-
-def test_cli_submit_wait_json(db_url: str, tmp_path: Path) -> None:
-    spec_file = tmp_path / "spec.json"
-    spec_file.write_text(json.dumps({**SMALL, "n_features": 64, "scaling_study": False}))
-    code, out, err = run_cli(db_url, "submit", "qnetwork", "--spec", str(spec_file), "--wait", "--json", timeout=300)
-    assert code == 0, err
-    result = json.loads(out)["result"]
-    assert set(get_kind("qnetwork").summary_keys) <= set(result)
-    assert result["rounds"] == 3
 
 
 def test_page_queues_the_default_and_shows_a_finished_run(app: AppTest, storage: Storage,

@@ -1,32 +1,25 @@
-"""sparse_qgd runs end to end: dense → prune → sparse with spectra, κ(history), costs, small HHL solve, page."""
+"""sparse_qgd runs end to end: dense → prune → sparse with spectra, κ(history), costs, small HHL solve."""
 
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from helpers import goto, run_cli
-from streamlit.testing.v1 import AppTest
 
-from db import Storage
-from qmlapp import services
-from qmlapp.config import Settings
-from qmlapp.context import LocalContext, RunCancelled
+from qmlapp.context import LocalContext
+from qmlapp.kinds.sparse_qgd.result import SparseQgdResult
 from qmlapp.kinds.sparse_qgd.run import history_kappa_from_eigs, r_number, run
 from qmlapp.kinds.sparse_qgd.spec import SparseQgdSpec
 from qmlapp.registry import get_kind
 from qmlapp.specs import SpecError
-from qmlapp.worker import Worker
 
 SMALL = {"hidden_units": 8, "dense_epochs": 2, "sparse_epochs": 2, "window_steps": 10}
 
 
 @pytest.fixture(scope="module")
-def small() -> tuple[SparseQgdSpec, dict[str, Any], LocalContext]:
+def small() -> tuple[SparseQgdSpec, SparseQgdResult, LocalContext]:
     spec = SparseQgdSpec.from_dict(SMALL)
     ctx = LocalContext()
     return spec, run(spec, ctx), ctx
@@ -84,11 +77,6 @@ def test_costs_and_small_solve(small: tuple[SparseQgdSpec, dict[str, Any], Local
     assert s["label"] == "simulated" and s["fidelity"] > 0.99 and s["qubits"]["total"] <= 14
 
 
-def test_cancel_stops_the_run() -> None:
-    with pytest.raises(RunCancelled):
-        run(SparseQgdSpec.from_dict(SMALL), LocalContext(cancel_after_steps=3))
-
-
 @pytest.mark.parametrize(("change", "field"), [({"prune_ratio": 1.0}, "prune_ratio"), ({"model": "resnet"}, "model"),
                                                ({"carleman_order": 5}, "carleman_order"),
                                                ({"hidden_units": 1000}, "hidden_units"),
@@ -97,29 +85,3 @@ def test_bad_specs_name_the_field(change: dict[str, Any], field: str) -> None:
     with pytest.raises(SpecError) as err:
         SparseQgdSpec.from_dict(change)
     assert err.value.field == field
-
-
-def test_cli_submit_wait_json(db_url: str, tmp_path: Path) -> None:
-    spec_file = tmp_path / "spec.json"
-    spec_file.write_text(json.dumps({**SMALL, "dense_epochs": 1, "sparse_epochs": 1, "small_solve": False}))
-    code, out, err = run_cli(db_url, "submit", "sparse_qgd", "--spec", str(spec_file), "--wait", "--json", timeout=300)
-    assert code == 0, err
-    result = json.loads(out)["result"]
-    assert set(get_kind("sparse_qgd").summary_keys) <= set(result)
-
-
-def test_page_validates_and_shows_a_finished_run(app: AppTest, storage: Storage, settings: Settings) -> None:
-    goto(app, "sparse_qgd").run()
-    assert not app.exception, [e.value for e in app.exception]
-    app.number_input(key="sq_prune_ratio").set_value(1.5)
-    app.button[0].click().run()
-    assert any("prune_ratio" in e.value for e in app.error)
-    assert storage.list_runs() == []
-    rec = services.submit_run(storage, "sparse_qgd", {**SMALL, "dense_epochs": 1, "sparse_epochs": 1})
-    assert Worker(settings, storage).run_once() == "succeeded", storage.get_run(rec.id).error
-    goto(app, "runs").run()
-    assert not app.exception, [e.value for e in app.exception]
-    joined = " ".join(c.proto.spec for c in app.get("plotly_chart"))
-    for needle in ("Hessian spectrum over training", "history system", "favourable", "parameter count"):
-        assert needle in joined, needle
-    assert any("Small real solve" in m.value for m in app.markdown)

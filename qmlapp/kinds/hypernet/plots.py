@@ -12,6 +12,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from qmlapp.kinds.hypernet.spec import HypernetSpec
+
 LOSS_UNITS = {"mse": "training loss C (MSE, dimensionless)", "bce": "training loss C (cross-entropy, nats)"}
 
 
@@ -215,3 +217,24 @@ def plot_weight_image(image: Sequence[Sequence[float]], title: str) -> go.Figure
     fig.update_xaxes(title_text="pixel column")
     fig.update_layout(title=title, height=380, width=420)
     return fig
+
+
+def result_figures(result: Mapping[str, Any], spec: HypernetSpec) -> list[go.Figure]:
+    """Every figure the run view draws from a finished run's result, in its order, with the best network found
+    decoded as the view opens it (restart curves come from the metrics)."""
+    if "depth_study" not in result:
+        return []
+    from qmlapp.kinds.hypernet.problems import decision_boundary, describe_network, load_problem_data, weight_image
+
+    land = landscape_info(result)
+    figures = [plot_depth_study(depth_study_info(result)), plot_landscape_histogram(land), plot_walsh_spectrum(land)]
+    layout = spec.layout()
+    data = load_problem_data(layout, n_points=spec.n_points, seed=spec.seed)
+    bits = result["best_bitstring"]
+    net = describe_network(layout, data, bits)
+    if layout.n_inputs == 2:
+        figures.append(plot_boundary(boundary_info(decision_boundary(layout, bits, data), net)))
+    elif layout.n_inputs == 16:
+        figures.append(plot_weight_image(weight_image(layout, bits).tolist(),
+                                         f"Input weights of {net['bitstring']} on the 4×4 image"))
+    return figures

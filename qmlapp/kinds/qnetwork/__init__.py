@@ -54,6 +54,6 @@ KIND = ExperimentKind(
     headline="{qubits_communicated:,.0f} qubits vs {classical_bits_data:,} / {classical_bits_model:,} bits "
              "(data / model), ratio {advantage_ratio:.3g} (computed)",
     units={"qubits_communicated": "qubits", "classical_bits_data": "bits", "classical_bits_model": "bits",
-           "holevo_bound_bits": "bits", "rounds": "rounds", "loss_estimate": "estimate of the exact value",
+           "holevo_bound_bits": "bits", "loss_estimate": "estimate of the exact value",
            "wall_time_s": "s"},
 )

@@ -20,17 +20,20 @@ from plotly.subplots import make_subplots
 from qmlapp.kinds.qnetwork.accounting import (
     COMPUTED,
     ESTIMATED,
+    depth_curves,
     hoeffding_copies,
     holevo_bound_bits,
     parameter_shift_qubits,
     register_qubits,
     rounds,
+    scaling_curves,
     shadow_crossover_params,
     shadow_gradient_qubits,
     ship_data_bits,
     ship_gradient_bits,
     ship_model_bits,
 )
+from qmlapp.kinds.qnetwork.spec import QnetworkSpec
 
 X_N = "input dimension N (log scale)"
 Y_COMM = "bits or qubits communicated per inference (log scale)"
@@ -496,3 +499,27 @@ def plot_privacy(info: PrivacyInfo) -> go.Figure:
     fig.update_xaxes(title_text="quantity")
     fig.update_layout(title=info.title, height=420, showlegend=False)
     return fig
+
+
+def result_figures(result: Mapping[str, Any], spec: QnetworkSpec) -> list[go.Figure]:
+    """Every figure the run view draws from a finished run's result, in its order (communication with Bob's
+    model size fixed, the view's first choice)."""
+    if "communication" not in result:
+        return []
+    K, n, L, P, b = spec.copies, spec.n_qubits, spec.layers, spec.params_per_unitary, spec.bits_per_number
+    simulated_max = max((p["n_qubits"] for p in result.get("scaling", [])), default=n)
+    curves = scaling_curves(L, P, spec.epsilon, spec.delta, K, b, spec.linear_margin, spec.shadow_constant,
+                            n_max=40, simulated_max_n=simulated_max, params_growth="fixed")
+    depth = depth_curves(spec.n_features, max(L, 8), P, K, b, epsilon=spec.epsilon, C=spec.shadow_constant,
+                         simulated_max_n=n, simulated_max_layers=L)
+    return [
+        plot_communication(communication_info(curves, result.get("scaling", []))),
+        plot_linear_vs_deep(linear_vs_deep_info(curves)),
+        plot_gradient(gradient_info(spec.n_features, L, P, spec.epsilon, spec.delta, spec.shadow_constant, K=K, b=b,
+                                    simulated_max_n=simulated_max)),
+        plot_depth(depth_info(depth)),
+        plot_shot_convergence(shot_convergence_info(result["shot_convergence"],
+                                                    result["protocol_runs"][0]["loss_exact"], spec.delta)),
+        plot_expressivity(expressivity_info(result["expressivity"])),
+        plot_privacy(privacy_info(spec.n_features, L, P, K, b)),
+    ]

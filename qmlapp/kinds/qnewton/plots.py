@@ -14,6 +14,9 @@ from typing import Any, NamedTuple
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from qmlapp.kinds.qnewton.result import GateTimePoint, HhlRow, OptimizerTrace, SolveRow
+from qmlapp.kinds.qnewton.spec import QnewtonSpec
+
 LAYER_COLORS = {"W1": "#1f77b4", "b1": "#2ca02c", "W2": "#d62728", "b2": "#9467bd"}
 OPT_COLORS = {"qnewton": "#1f77b4", "newton": "#ff7f0e", "sgd": "#2ca02c", "adam": "#d62728"}
 OPT_LABELS = {"qnewton": "Q-Newton (classical measured + quantum estimated)", "newton": "Newton (measured)",
@@ -31,7 +34,7 @@ class KappaInfo(NamedTuple):
     title: str
 
 
-def kappa_info(records: Sequence[Mapping[str, Any]], threshold: float) -> KappaInfo:
+def kappa_info(records: Sequence[SolveRow], threshold: float) -> KappaInfo:
     series: dict[str, tuple[list[int], list[float], list[float]]] = {}
     for r in records:
         steps, exact, bound = series.setdefault(str(r["layer"]), ([], [], []))
@@ -72,7 +75,7 @@ class TimelineInfo(NamedTuple):
     title: str
 
 
-def timeline_info(records: Sequence[Mapping[str, Any]]) -> TimelineInfo:
+def timeline_info(records: Sequence[SolveRow]) -> TimelineInfo:
     layers = list(dict.fromkeys(str(r["layer"]) for r in records))
     points = [(int(r["step"]), str(r["layer"]), str(r["choice"]),
                f"κ={_num(r.get('kappa_exact')):.3g}, d={r['d']}, N={r['N']}, T_Q={_num(r.get('t_quantum_s')):.3g} s "
@@ -98,7 +101,7 @@ class CompareInfo(NamedTuple):
     title: str
 
 
-def compare_info(optimizers: Mapping[str, Mapping[str, Any]]) -> CompareInfo:
+def compare_info(optimizers: Mapping[str, OptimizerTrace]) -> CompareInfo:
     curves = {}
     for name, data in optimizers.items():
         ep = data.get("epoch_metrics", [])
@@ -146,7 +149,7 @@ class GateTimeInfo(NamedTuple):
     title: str
 
 
-def gate_time_info(curve: Sequence[Mapping[str, Any]], flat: Mapping[str, float], chosen: float) -> GateTimeInfo:
+def gate_time_info(curve: Sequence[GateTimePoint], flat: Mapping[str, float], chosen: float) -> GateTimeInfo:
     pts = sorted(curve, key=lambda p: p["gate_time_s"])
     return GateTimeInfo([float(p["gate_time_s"]) for p in pts], [float(p["total_time_s"]) for p in pts],
                         [int(p["n_quantum"]) for p in pts], dict(flat), chosen,
@@ -178,13 +181,13 @@ def plot_gate_time(info: GateTimeInfo) -> go.Figure:
 
 
 class HhlInfo(NamedTuple):
-    rows: list[dict[str, Any]]
+    rows: list[HhlRow]
     size: int
     title: str
 
 
-def hhl_info(rows: Sequence[Mapping[str, Any]], size: int) -> HhlInfo:
-    return HhlInfo([dict(r) for r in rows], size, f"HHL on qsim, {size}×{size} Hessian-like blocks (simulated)")
+def hhl_info(rows: Sequence[HhlRow], size: int) -> HhlInfo:
+    return HhlInfo(list(rows), size, f"HHL on qsim, {size}×{size} Hessian-like blocks (simulated)")
 
 
 def plot_hhl(info: HhlInfo) -> go.Figure:
@@ -204,3 +207,23 @@ def plot_hhl(info: HhlInfo) -> go.Figure:
     fig.update_yaxes(title_text="probability (log scale)", type="log", row=1, col=2)
     fig.update_layout(title=info.title, height=400, legend={"orientation": "h", "y": -0.25})
     return fig
+
+
+def result_figures(result: Mapping[str, Any], spec: QnewtonSpec) -> list[go.Figure]:
+    """Every figure the run view draws from a finished run's result, in its order (the chosen optimizer's
+    curves come from the metrics)."""
+    if "records" not in result:
+        return []
+    figures = []
+    records = result["records"]
+    if records:
+        figures += [plot_kappa(kappa_info(records, spec.kappa_threshold)), plot_timeline(timeline_info(records))]
+    figures.append(plot_compare(compare_info(result["optimizers"])))
+    if result.get("gate_time_curve"):
+        flat = {k: v["total_time_s"] for k, v in result["optimizers"].items() if k not in (spec.optimizer, "newton")}
+        if result.get("all_classical_time_s") is not None:
+            flat["newton"] = result["all_classical_time_s"]
+        figures.append(plot_gate_time(gate_time_info(result["gate_time_curve"], flat, spec.gate_time_s)))
+    if result.get("hhl"):
+        figures.append(plot_hhl(hhl_info(result["hhl"], spec.hhl_size)))
+    return figures

@@ -7,6 +7,8 @@ from typing import Any, NamedTuple
 
 import plotly.graph_objects as go
 
+from qmlapp.kinds.qnn.spec import QnnSpec
+
 
 class ConfusionInfo(NamedTuple):
     matrix: list[list[int]]
@@ -30,3 +32,9 @@ def plot_confusion_matrix(info: ConfusionInfo) -> go.Figure:
     fig.update_layout(title=info.title, xaxis_title="predicted class", yaxis_title="true class",
                       yaxis_autorange="reversed", height=380)
     return fig
+
+
+def result_figures(result: Mapping[str, Any], spec: QnnSpec) -> list[go.Figure]:
+    """Every figure the run view draws from a finished run's result (learning curves come from the metrics)."""
+    cm = confusion_info(result)
+    return [] if cm is None else [plot_confusion_matrix(cm)]

@@ -13,6 +13,9 @@ from typing import Any, NamedTuple
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from qmlapp.kinds.sparse_qgd.result import Checkpoint, KappaPoint, ScalingPoint
+from qmlapp.kinds.sparse_qgd.spec import SparseQgdSpec
+
 PHASE_COLORS = {"dense": "#1f77b4", "pruned": "#d62728", "sparse": "#2ca02c"}
 QUANTILES = ("q01", "q05", "q25", "q50", "q75", "q95", "q99")
 
@@ -29,7 +32,7 @@ class SpectrumInfo(NamedTuple):
     methods: list[str]
 
 
-def spectrum_info(checkpoints: Sequence[Mapping[str, Any]]) -> SpectrumInfo:
+def spectrum_info(checkpoints: Sequence[Checkpoint]) -> SpectrumInfo:
     cps = sorted(checkpoints, key=lambda c: (c["epoch"], c["phase"] != "pruned"))
     quant = {q: [float(c["quantiles"][q]) for c in cps] for q in QUANTILES if cps and q in cps[0]["quantiles"]}
     prune = next((float(c["epoch"]) for c in cps if c["phase"] == "pruned"), None)
@@ -81,7 +84,7 @@ class KappaTInfo(NamedTuple):
     title: str
 
 
-def kappa_t_info(curves: Mapping[str, Sequence[Mapping[str, Any]]]) -> KappaTInfo:
+def kappa_t_info(curves: Mapping[str, Sequence[KappaPoint]]) -> KappaTInfo:
     out = {name: ([int(p["T"]) for p in pts], [float(p["kappa"]) for p in pts]) for name, pts in curves.items()}
     return KappaTInfo(out, "κ of the T-step history system 𝓛 = I − S⊗M vs window length T (computed)")
 
@@ -104,7 +107,7 @@ class CostInfo(NamedTuple):
     title: str
 
 
-def cost_info(checkpoints: Sequence[Mapping[str, Any]]) -> CostInfo:
+def cost_info(checkpoints: Sequence[Checkpoint]) -> CostInfo:
     cps = sorted(checkpoints, key=lambda c: (c["epoch"], c["phase"] != "pruned"))
     return CostInfo([float(c["epoch"]) for c in cps], [float(c["cost"]["speedup"]) for c in cps],
                     [bool(c["cost"]["favourable"]) for c in cps], [str(c["phase"]) for c in cps],
@@ -134,7 +137,7 @@ class ScalingInfo(NamedTuple):
     title: str
 
 
-def scaling_info(points: Sequence[Mapping[str, Any]], target: float) -> ScalingInfo:
+def scaling_info(points: Sequence[ScalingPoint], target: float) -> ScalingInfo:
     pts = sorted(points, key=lambda p: p["n"])
     return ScalingInfo([float(p["n"]) for p in pts], [float(p["quantum_time_s"]) for p in pts],
                        [float(p["classical_time_s"]) for p in pts], target,
@@ -150,3 +153,13 @@ def plot_scaling(info: ScalingInfo) -> go.Figure:
     fig.update_yaxes(title_text="time per window (s, log scale)", type="log")
     fig.update_layout(title=info.title, height=380, legend={"orientation": "h", "y": -0.25})
     return fig
+
+
+def result_figures(result: Mapping[str, Any], spec: SparseQgdSpec) -> list[go.Figure]:
+    """Every figure the run view draws from a finished run's result, in its order (the per-checkpoint curves
+    come from the metrics)."""
+    if "checkpoints" not in result:
+        return []
+    checkpoints = result["checkpoints"]
+    return [plot_spectrum(spectrum_info(checkpoints)), plot_kappa_t(kappa_t_info(result["kappa_vs_T"])),
+            plot_cost(cost_info(checkpoints)), plot_scaling(scaling_info(result["scaling"], spec.target_params))]
