@@ -15,10 +15,15 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from qmlapp.context import LocalContext
+from qmlapp.kinds.base import ExperimentKind
+from qmlapp.specs import Spec
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -193,3 +198,27 @@ def goto(app: Any, name: str) -> Any:
 
     app._page_hash = calc_hash(url_path(name))
     return app
+
+
+@dataclass
+class RecordingContext(LocalContext):
+    """A LocalContext that notes how many metric points had been logged at each cancel check."""
+
+    metrics_at_check: list[int] = field(default_factory=list)
+
+    def check_cancelled(self) -> None:
+        self.metrics_at_check.append(len(self.metrics))
+        super().check_cancelled()
+
+
+_EXAMPLES: dict[str, tuple[Spec, Mapping[str, Any], RecordingContext]] = {}
+
+
+def example_run(kind: ExperimentKind) -> tuple[Spec, Mapping[str, Any], RecordingContext]:
+    """The kind's example spec run once per test process with seed 0: the spec, the runner's result as
+    returned (before storage makes it JSON) and its context. Shared by the generic and the golden tests."""
+    if kind.name not in _EXAMPLES:
+        spec = kind.example_spec()
+        ctx = RecordingContext(seed=0)
+        _EXAMPLES[kind.name] = (spec, kind.load_runner()(spec, ctx), ctx)
+    return _EXAMPLES[kind.name]

@@ -30,7 +30,7 @@ from qmlapp.kinds.qnn.spec import QnnSpec
 
 pytestmark = pytest.mark.db  # every test here talks to a database (kept by `make test-pg`)
 
-WAIT_SPEC = {"dataset": "banknote", "epochs": 2}
+WAIT_SPEC: dict[str, Any] = {"dataset": "banknote", "n_qubits": 2, "depth": 1, "epochs": 2}  # seconds, mostly imports
 
 
 def one_json_object(stdout: str) -> Any:
@@ -40,6 +40,12 @@ def one_json_object(stdout: str) -> Any:
     doc = json.loads(lines[0])
     assert isinstance(doc, dict)
     return doc
+
+
+def rest_slow(params: list[Any]) -> list[Any]:
+    """The first case in the fast suite, the others in ``make test-slow``: every case starts an interpreter
+    (0.7 s), and the same refusals are checked in-process in test_specs and test_input_limits."""
+    return [p if i == 0 else pytest.param(*p.values, id=p.id, marks=pytest.mark.slow) for i, p in enumerate(params)]
 
 
 def total_runs(storage: Storage) -> int:
@@ -179,7 +185,8 @@ BAD_SPECS: list[tuple[str, str | None, str, str]] = [
 ]
 
 
-@pytest.mark.parametrize(("content", "kind", "field"), [pytest.param(c, k, f, id=i) for i, c, k, f in BAD_SPECS])
+@pytest.mark.parametrize(("content", "kind", "field"),
+                         rest_slow([pytest.param(c, k, f, id=i) for i, c, k, f in BAD_SPECS]))
 def test_bad_submit_is_refused_and_stores_nothing(cli: Callable[..., CliResult], storage: Storage, tmp_path: Path,
                                                   content: str | None, kind: str, field: str) -> None:
     services.submit_run(storage, "qnn", TINY_QNN)  # an existing run, so the count is of a live database
@@ -195,8 +202,8 @@ def test_bad_submit_is_refused_and_stores_nothing(cli: Callable[..., CliResult],
     assert total_runs(storage) == before
 
 
-@pytest.mark.parametrize("args", [("show", "9999"), ("show", "9999", "--json"), ("export", "9999"),
-                                  ("cancel", "9999"), ("delete", "9999")])
+@pytest.mark.parametrize("args", rest_slow([pytest.param(a, id=" ".join(a)) for a in [
+    ("show", "9999"), ("show", "9999", "--json"), ("export", "9999"), ("cancel", "9999"), ("delete", "9999")]]))
 def test_unknown_run_id_gives_a_clear_error(cli: Callable[..., CliResult], storage: Storage,
                                             args: tuple[str, ...]) -> None:
     code, out, err = cli(*args)
@@ -246,7 +253,7 @@ HOSTILE_SUBMITS: list[tuple[str, str, bytes, tuple[str, ...], str]] = [
 
 
 @pytest.mark.parametrize(("kind", "content", "extra", "message"),
-                         [pytest.param(k, c, e, m, id=i) for i, k, c, e, m in HOSTILE_SUBMITS])
+                         rest_slow([pytest.param(k, c, e, m, id=i) for i, k, c, e, m in HOSTILE_SUBMITS]))
 def test_hostile_submit_exits_2_naming_the_field_and_stores_nothing(
         cli: Callable[..., CliResult], storage: Storage, tmp_path: Path, kind: str, content: bytes,
         extra: tuple[str, ...], message: str) -> None:
@@ -269,10 +276,10 @@ def test_non_utf8_spec_on_stdin_names_standard_input(db_url: str, storage: Stora
     assert total_runs(storage) == 0
 
 
-@pytest.mark.parametrize(("name", "message"), [
+@pytest.mark.parametrize(("name", "message"), rest_slow([
     pytest.param("s" * 201, "name: must be at most 200 characters, got 201", id="201 characters"),
     pytest.param("tab\there", "name: must not contain control characters", id="tab"),
-])
+]))
 def test_hostile_sweep_name_exits_2_and_stores_nothing(cli: Callable[..., CliResult], storage: Storage,
                                                        tmp_path: Path, name: str, message: str) -> None:
     spec_file = tmp_path / "sweep.json"

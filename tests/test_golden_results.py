@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
 
 import pytest
+from helpers import example_run
 from typing_extensions import get_type_hints, is_typeddict
 
-from qmlapp.context import LocalContext, json_safe
+from qmlapp.context import json_safe
 from qmlapp.kinds.base import PROVENANCES
 from qmlapp.registry import KINDS
 
@@ -69,8 +70,7 @@ def _golden_path(kind: str) -> Path:
 
 
 def _run_example(kind: str) -> Any:
-    k = KINDS[kind]
-    return k.load_runner()(k.example_spec(seed=0), LocalContext(seed=0))
+    return example_run(KINDS[kind])[1]  # seed 0, run once per session and shared with tests/test_kinds.py
 
 
 def _prepared(value: Any, skip: tuple[str, ...]) -> Any:

@@ -120,6 +120,7 @@ def test_a_bad_setting_names_the_variable_and_the_range(raw: str, monkeypatch: p
         Settings.from_env()
 
 
+@pytest.mark.slow  # a fresh interpreter that imports TensorFlow
 def test_tensorflow_thread_pool_follows_the_factory() -> None:
     code = ("import qmlapp; from qmlapp.simulators import Simulators; import tensorflow as tf; "
             "Simulators(threads=1).tfq(); print(tf.config.threading.get_intra_op_parallelism_threads())")

@@ -16,13 +16,13 @@ import itertools
 import json
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
 import plotly.graph_objects as go
 import pytest
-from helpers import goto
+from helpers import RecordingContext, example_run, goto
 from streamlit.testing.v1 import AppTest
 
 from db import SUCCEEDED, RunRecord, Storage
@@ -59,17 +59,6 @@ MEASURED_KEYS: dict[str, frozenset[str]] = {
 
 def unstable_keys(kind: str) -> frozenset[str]:
     return TIME_KEYS | MEASURED_KEYS.get(kind, frozenset())
-
-
-@dataclass
-class RecordingContext(LocalContext):
-    """A LocalContext that notes how many metric points had been logged at each cancel check."""
-
-    metrics_at_check: list[int] = field(default_factory=list)
-
-    def check_cancelled(self) -> None:
-        self.metrics_at_check.append(len(self.metrics))
-        super().check_cancelled()
 
 
 @dataclass(frozen=True)
@@ -143,19 +132,11 @@ def kind(request: pytest.FixtureRequest) -> ExperimentKind:
     return get_kind(request.param)
 
 
-@pytest.fixture(scope="session")
-def example_cache() -> dict[str, Example]:
-    return {}
-
-
 @pytest.fixture
-def example(kind: ExperimentKind, example_cache: dict[str, Example]) -> Example:
-    """The kind's example run with seed 0, computed once per session."""
-    if kind.name not in example_cache:
-        spec = kind.example_spec()
-        result, ctx = run_example(kind, spec, seed=0)
-        example_cache[kind.name] = Example(spec, result, ctx)
-    return example_cache[kind.name]
+def example(kind: ExperimentKind) -> Example:
+    """The kind's example run with seed 0, computed once per session (the golden tests share it)."""
+    spec, result, ctx = example_run(kind)
+    return Example(spec, json_safe(dict(result)), ctx)
 
 
 # --- the registry record -------------------------------------------------------------------------------------

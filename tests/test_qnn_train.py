@@ -292,13 +292,14 @@ def test_cancellation_propagates(optimizer: str) -> None:
     assert "circuit.qasm" not in ctx.artifacts
 
 
-def test_spec_fields_take_effect(default_run: tuple[dict, LocalContext]) -> None:
-    first, _ = default_run
-    for change in ({"learning_rate": 0.2}, {"batch_size": 16}, {"optimizer": "sgd"}, {"epochs": 19},
+def test_spec_fields_take_effect() -> None:
+    small = {"dataset": "iris", "n_qubits": 3, "depth": 1, "epochs": 2}  # 3 qubits: "full" differs from "linear"
+    first = run(QnnSpec(**small), LocalContext())
+    for change in ({"learning_rate": 0.2}, {"batch_size": 16}, {"optimizer": "sgd"}, {"epochs": 1},
                    {"entanglement": "full"}):
-        changed = run(QnnSpec(**change), LocalContext())
+        changed = run(QnnSpec(**{**small, **change}), LocalContext())
         assert changed["weights"] != first["weights"], change
-    assert run(QnnSpec(batch_size=16), LocalContext())["steps_per_epoch"] == 6
+    assert run(QnnSpec(**small, batch_size=16), LocalContext())["steps_per_epoch"] == 6  # 90 training rows
 
 
 def test_injected_reference_backend_gives_the_same_run() -> None:
@@ -323,6 +324,7 @@ V2_CHANGES: list[dict[str, Any]] = [
 ]
 
 
+@pytest.mark.slow  # about 20 trainings; test_spec_fields_take_effect covers the v1 fields in the fast suite
 def test_every_v2_field_changes_the_run() -> None:
     base: Mapping[str, Any] = run(QnnSpec(**BASE_V2), LocalContext())
     keys = ("weights", "initial_weights", "val_loss", "train_loss", "iterations_budget")

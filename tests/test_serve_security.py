@@ -145,6 +145,7 @@ def _environ(pid: int) -> bytes:
     return Path(f"/proc/{pid}/environ").read_bytes()
 
 
+@pytest.mark.slow  # starts and stops a whole serve process tree
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_serve_keeps_secrets_in_and_leaves_nothing_behind(tmp_path: Path, db_url: str) -> None:
     port = free_port()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from typing import Any
 
 import pytest
@@ -13,6 +14,10 @@ from hypothesis import strategies as st
 from qmlapp.kinds.hypernet.spec import HypernetSpec
 from qmlapp.registry import KINDS, parse_spec
 from qmlapp.specs import SpecError
+
+# Examples per kind and test: enough to reach every field here; the soak script's fuzz phase adds thousands
+# more (`make soak`); QMLAPP_FUZZ_EXAMPLES raises this one for a long local search.
+FUZZ_EXAMPLES = int(os.environ.get("QMLAPP_FUZZ_EXAMPLES", "100"))
 
 SCALARS = st.one_of(
     st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
@@ -30,7 +35,7 @@ def _spec_dicts(kind: str) -> st.SearchStrategy[dict[str, Any]]:
 def test_fuzzed_specs_are_accepted_or_refused_naming_a_field(kind: str) -> None:
     known = {*KINDS[kind].spec_class.params(), "kind", "schema_version", "spec"}
 
-    @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(_spec_dicts(kind))
     def check(data: dict[str, Any]) -> None:
         try:
@@ -51,7 +56,7 @@ def test_defaults_with_fuzzed_fields_are_accepted_or_refused_naming_a_field(kind
     near = st.one_of(VALUES, st.integers(min_value=-3, max_value=70), st.floats(min_value=-1, max_value=1e5))
     accepted = []
 
-    @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(st.dictionaries(st.sampled_from(fields), near, min_size=1, max_size=2))
     def check(changes: dict[str, Any]) -> None:
         try:
@@ -121,7 +126,7 @@ def test_hostile_values_are_accepted_or_refused_naming_the_field(kind: str) -> N
     base = cls().to_dict()
     fields = list(cls.params())
 
-    @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(st.sampled_from(fields), HOSTILE)
     @example(fields[0], Deep())
     @example(fields[-1], Deep())
@@ -140,7 +145,7 @@ def test_hostile_values_are_accepted_or_refused_naming_the_field(kind: str) -> N
 
 
 def test_hostile_depth_study_text_and_lists() -> None:
-    @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(st.one_of(HOSTILE, st.lists(st.sampled_from(["1", "2", "inf", "nan", "1e400", "9" * 5000, "12", "-1",
                                                         "2.0", "1e1"]), max_size=6).map(", ".join)))
     @example("1, 2, inf")
@@ -172,7 +177,7 @@ def test_hostile_json_text_is_accepted_or_refused_naming_a_field(kind: str) -> N
     cls = KINDS[kind].spec_class
     fields = list(cls.params())
 
-    @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(st.sampled_from(fields), JSON_LITERALS)
     def check(name: str, literal: str) -> None:
         text = '{"' + name + '": ' + literal + "}"
@@ -199,7 +204,7 @@ def test_hostile_spec_file_bytes_are_refused_naming_the_option_or_a_field(kind: 
                   st.integers(0, 60)),
     )
 
-    @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(spec_files)
     @example(b'{"e\xff": 1}')
     @example(b"\xef\xbb\xbf{}")

@@ -218,6 +218,7 @@ def test_competing_threads_claim_each_run_exactly_once(storage: Storage) -> None
             assert (run.status, run.worker_id, run.attempts) == (RUNNING, worker_id, 1)
 
 
+@pytest.mark.slow  # several processes; threads race for claims in the fast tests
 def test_competing_processes_claim_each_run_exactly_once(storage: Storage, db_url: str) -> None:
     ids = {storage.create_run("qnn", SPEC).id for _ in range(40)}
     results = race(claim_loop, [(db_url, f"p{i}") for i in range(4)], timeout=120)  # all four from one moment

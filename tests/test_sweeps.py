@@ -157,6 +157,7 @@ def test_sweep_file_round_trips(storage: Storage) -> None:
     assert again == spec
 
 
+@pytest.mark.slow  # a CLI process training trials; the hypernet CLI sweep in test_sweeps_kinds stays fast
 def test_cli_sweep_wait_json_runs_real_trials(cli: Any, tmp_path: Path) -> None:
     path = tmp_path / "sweep.json"
     path.write_text(json.dumps({"base": TINY_BASE, "space": {"encoding": ["angle", "z_feature_map", "reuploading"]},

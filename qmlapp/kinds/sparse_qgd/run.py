@@ -124,13 +124,19 @@ def run(spec: SparseQgdSpec, ctx: RunContext) -> SparseQgdResult:
                               check_cancelled=ctx.check_cancelled)
     after = next(c for c in checkpoints if c["phase"] == "pruned")
     pruned_eigs = np.asarray(next(r for r in outcome.records if r["phase"] == "pruned")["eigenvalues"])
+    ctx.progress(share, "condition number of the history system against its length")
+
+    def kappa_curve(eigs: np.ndarray) -> list[KappaPoint]:
+        points: list[KappaPoint] = []
+        for t in KAPPA_TS:
+            ctx.check_cancelled()  # each point takes SVDs of T-step blocks: seconds for a large model
+            points.append({"T": t, "kappa": history_kappa_from_eigs(eigs, eta, t)})
+        return points
+
     kappa_curves: dict[str, list[KappaPoint]] = {
-        "this model right after pruning (computed)": [
-            {"T": t, "kappa": history_kappa_from_eigs(pruned_eigs, eta, t)} for t in KAPPA_TS],
-        "reference: strictly contracting, μ = 0.8 (computed)": [
-            {"T": t, "kappa": history_kappa_from_eigs(np.array([0.2 / eta]), eta, t)} for t in KAPPA_TS],
-        "reference: marginal, μ = 1 (computed)": [
-            {"T": t, "kappa": history_kappa_from_eigs(np.array([0.0]), eta, t)} for t in KAPPA_TS],
+        "this model right after pruning (computed)": kappa_curve(pruned_eigs),
+        "reference: strictly contracting, μ = 0.8 (computed)": kappa_curve(np.array([0.2 / eta])),
+        "reference: marginal, μ = 1 (computed)": kappa_curve(np.array([0.0])),
     }
     sparsity_fraction = 1.0 - after["s"] / after["n_params"]
     targets: list[PaperScalePoint] = []
