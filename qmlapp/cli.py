@@ -70,7 +70,7 @@ def parse_spec_bytes(raw: bytes, path: str) -> Any:
 
 
 def cmd_kinds(args: argparse.Namespace, settings: Settings) -> int:
-    kinds = []
+    kinds: list[dict[str, Any]] = []
     for k in KINDS.values():
         fields = {}
         for name, (f, p) in k.spec_class.params().items():
@@ -82,12 +82,12 @@ def cmd_kinds(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         _emit({"kinds": kinds})
     else:
-        for k in kinds:
-            print(f"{k['name']:<12} {k['title']} — {k['description']}")
-            objectives = ", ".join(f"{o['name']} ({o['direction']}, {o['provenance']})" for o in k["objectives"])
+        for info in kinds:
+            print(f"{info['name']:<12} {info['title']} — {info['description']}")
+            objectives = ", ".join(f"{o['name']} ({o['direction']}, {o['provenance']})" for o in info["objectives"])
             print(f"{'':<12} sweep objectives: {objectives}")
-            print(f"{'':<12} tiny example: python -m qmlapp submit {k['name']} --spec - <<< "
-                  f"'{json.dumps(k['example'])}'")
+            print(f"{'':<12} tiny example: python -m qmlapp submit {info['name']} --spec - <<< "
+                  f"'{json.dumps(info['example'])}'")
     return 0
 
 

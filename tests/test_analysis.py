@@ -63,9 +63,9 @@ def synthetic_trials(n: int = 60, *, important: str = "learning_rate", seed: int
     rng = np.random.default_rng(seed)
     trials = []
     for i in range(n):
-        p = {"learning_rate": float(10 ** rng.uniform(-4, math.log10(0.5))),
-             "encoding": str(rng.choice(SPACE_JSON["encoding"])), "depth": int(rng.integers(1, 9)),
-             "entanglement": str(rng.choice(SPACE_JSON["entanglement"])), "seed": i}
+        p: dict[str, Any] = {"learning_rate": float(10 ** rng.uniform(-4, math.log10(0.5))),
+                             "encoding": str(rng.choice(SPACE_JSON["encoding"])), "depth": int(rng.integers(1, 9)),
+                             "entanglement": str(rng.choice(SPACE_JSON["entanglement"])), "seed": i}
         if important == "learning_rate":  # peaked around 0.03, as for Adam on small QNNs
             signal = 0.3 * math.exp(-((math.log10(p["learning_rate"]) + 1.5) ** 2))
         else:

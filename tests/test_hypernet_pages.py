@@ -82,7 +82,9 @@ def test_finished_run_shows_success_landscape_and_networks(app: AppTest, storage
     app.text_input(key=f"hn_bits_{run.id}").set_value("01").run()
     _no_exceptions(app)
     assert any("bitstring" in e.value for e in app.error)
-    n = storage.get_run(run.id).result["n_bits"]
+    result = storage.get_run(run.id).result
+    assert result is not None
+    n = result["n_bits"]
     app.text_input(key=f"hn_bits_{run.id}").set_value("1" * n).run()
     _no_exceptions(app)
     assert any(("1" * n) in m.value for m in app.markdown)

@@ -105,6 +105,8 @@ def test_page_queues_the_default_and_shows_a_finished_run(app: AppTest, storage:
     for needle in ("cost per inference", "linear classifier", "vs parameters per unitary", "copies", "Holevo"):
         assert needle in joined, needle
     metrics = {m.label: m.value for m in app.metric}
-    assert metrics["qubits (quantum protocol)"] == f"{storage.get_run(run_rec.id).result['qubits_communicated']:,}"
+    result = storage.get_run(run_rec.id).result
+    assert result is not None
+    assert metrics["qubits (quantum protocol)"] == f"{result['qubits_communicated']:,}"
     app.radio(key=f"qn_growth_{run_rec.id}").set_value("P = N (dense model)").run()
     assert not app.exception, [e.value for e in app.exception]

@@ -293,7 +293,8 @@ def test_cancellation_propagates(optimizer: str) -> None:
 
 
 def test_spec_fields_take_effect() -> None:
-    small = {"dataset": "iris", "n_qubits": 3, "depth": 1, "epochs": 2}  # 3 qubits: "full" differs from "linear"
+    # 3 qubits: "full" differs from "linear"
+    small: dict[str, Any] = {"dataset": "iris", "n_qubits": 3, "depth": 1, "epochs": 2}
     first = run(QnnSpec(**small), LocalContext())
     for change in ({"learning_rate": 0.2}, {"batch_size": 16}, {"optimizer": "sgd"}, {"epochs": 1},
                    {"entanglement": "full"}):
@@ -315,7 +316,7 @@ def test_injected_reference_backend_gives_the_same_run() -> None:
         run(QnnSpec(epochs=1), LocalContext(), backend=CirqReference())
 
 
-BASE_V2 = {"optimizer": "cobyla", "epochs": 2}
+BASE_V2: dict[str, Any] = {"optimizer": "cobyla", "epochs": 2}
 V2_CHANGES: list[dict[str, Any]] = [
     {"input_activation": "tanh"}, {"ansatz": "pauli_two_design"}, {"entangler": "sqrt_iswap"},
     {"reduced_rotations": True}, {"init": "normal_beta"}, {"init": "beta_mu"}, {"init_mode": "authors"},
@@ -356,8 +357,8 @@ def test_herbst_budget_and_circuit_choices_are_recorded() -> None:
     assert result["labels"]["val_accuracy"] == "simulated" and result["labels"]["readout_error"] == "computed"
 
 
-NOISY_TINY = {"dataset": "iris", "n_qubits": 2, "readout": "mod_k", "depth": 1, "noise_1q": 0.02,
-              "noise_2q": 0.05, "amplitude_damping": 0.02, "readout_error": 0.03}
+NOISY_TINY: dict[str, Any] = {"dataset": "iris", "n_qubits": 2, "readout": "mod_k", "depth": 1, "noise_1q": 0.02,
+                              "noise_2q": 0.05, "amplitude_damping": 0.02, "readout_error": 0.03}
 
 
 def test_noisy_adam_training_is_exact_and_reproducible() -> None:
@@ -365,7 +366,9 @@ def test_noisy_adam_training_is_exact_and_reproducible() -> None:
     ctx = LocalContext()
     result = run(spec, ctx)
     assert result["backend"] == "density_matrix" and result["noise_simulation"] == "exact density-matrix simulation"
-    assert result["differentiator"].startswith("backpropagation") and result["trajectories"] == 0
+    differentiator = result["differentiator"]
+    assert differentiator is not None and differentiator.startswith("backpropagation")
+    assert result["trajectories"] == 0
     assert result["noisy"] and {k: result[k] for k in ("noise_1q", "noise_2q", "amplitude_damping",
                                                        "readout_error")} == spec.noise_settings()
     assert "depolarize(0.05) on each qubit after every 2-qubit gate" in result["noise_model"]

@@ -5,16 +5,25 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from qmlapp.kinds.hypernet.spec import HypernetSpec
 from qmlapp.kinds.qnn.spec import HERBST_BUDGETS, MAX_QUBITS, NOISE_EXACT_MAX_QUBITS, QnnSpec
 from qmlapp.registry import KINDS, get_kind, parse_spec
 from qmlapp.specs import SpecError
 
 GOLDEN = Path(__file__).parent / "golden"
+
+
+def parse_qnn(data: Mapping[str, Any]) -> QnnSpec:
+    """``parse_spec("qnn", data)`` narrowed to the concrete class (the registry returns a ``Spec``)."""
+    spec = parse_spec("qnn", data)
+    assert isinstance(spec, QnnSpec)
+    return spec
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
@@ -36,7 +45,7 @@ def test_defaults_fill_omitted_fields() -> None:
     assert (spec.n_qubits, spec.depth, spec.optimizer, spec.learning_rate) == (4, 2, "adam", 0.05)
     assert parse_spec("qnn", {}) == QnnSpec()
     # Tags are accepted when they match.
-    assert parse_spec("qnn", {"kind": "qnn", "schema_version": 1, "dataset": "banknote"}).dataset == "banknote"
+    assert parse_qnn({"kind": "qnn", "schema_version": 1, "dataset": "banknote"}).dataset == "banknote"
 
 
 def test_v1_golden_spec_loads_as_the_v2_default() -> None:
@@ -64,7 +73,7 @@ def test_v1_golden_spec_loads_as_the_v2_default() -> None:
 def test_budget_presets_give_the_table(preset: str, noisy: bool) -> None:
     table = {("herbst_intended", False): (500, 300, 150), ("herbst_as_run", False): (500, 150, 300),
              ("herbst_intended", True): (250, 125, 75), ("herbst_as_run", True): (250, 75, 125)}
-    noise = {"noise_2q": 0.01} if noisy else {}
+    noise: dict[str, Any] = {"noise_2q": 0.01} if noisy else {}
     budgets = tuple(QnnSpec(optimizer=opt, budget_preset=preset, epochs=3, **noise).iterations_budget
                     for opt in ("cobyla", "spsa", "nelder_mead"))
     assert budgets == table[(preset, noisy)]
@@ -83,11 +92,11 @@ def test_v2_fields_round_trip_and_new_boundaries() -> None:
             "amplitude_damping": 0.2, "readout_error": 0.5, "shots": 10}
     spec = parse_spec("qnn", data)
     assert QnnSpec.from_json(spec.to_json()) == spec
-    assert parse_spec("qnn", {"reduced_rotations": True}).reduced_rotations is True
-    assert parse_spec("qnn", {"dataset": "banknote", "n_qubits": 1, "readout": "all_z"}).readout == "all_z"
+    assert parse_qnn({"reduced_rotations": True}).reduced_rotations is True
+    assert parse_qnn({"dataset": "banknote", "n_qubits": 1, "readout": "all_z"}).readout == "all_z"
     # Gate noise beyond the exact-simulation limit is allowed with shots (trajectories).
-    assert parse_spec("qnn", {"dataset": "digits", "n_qubits": 10, "noise_1q": 0.01, "shots": 100}).shots == 100
-    assert parse_spec("qnn", {"dataset": "digits", "n_qubits": 10, "readout_error": 0.01}).readout_error == 0.01
+    assert parse_qnn({"dataset": "digits", "n_qubits": 10, "noise_1q": 0.01, "shots": 100}).shots == 100
+    assert parse_qnn({"dataset": "digits", "n_qubits": 10, "readout_error": 0.01}).readout_error == 0.01
 
 
 def test_non_default_spec_round_trips() -> None:
@@ -101,7 +110,7 @@ def test_non_default_spec_round_trips() -> None:
 
 
 def test_specs_are_frozen_and_coerced() -> None:
-    spec = parse_spec("qnn", {"epochs": 3.0, "learning_rate": 1})
+    spec = parse_qnn({"epochs": 3.0, "learning_rate": 1})
     assert spec.epochs == 3 and type(spec.epochs) is int
     assert spec.learning_rate == 1.0 and type(spec.learning_rate) is float
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -112,12 +121,12 @@ def test_specs_are_frozen_and_coerced() -> None:
 
 
 def test_boundaries_are_accepted() -> None:
-    assert parse_spec("qnn", {"dataset": "digits", "n_qubits": MAX_QUBITS}).n_qubits == MAX_QUBITS
-    assert parse_spec("qnn", {"dataset": "banknote", "n_qubits": 1, "readout": "mod_k"}).n_qubits == 1
-    lda = parse_spec("qnn", {"dataset": "iris", "reduction": "lda", "n_qubits": 2, "readout": "mod_k"})
+    assert parse_qnn({"dataset": "digits", "n_qubits": MAX_QUBITS}).n_qubits == MAX_QUBITS
+    assert parse_qnn({"dataset": "banknote", "n_qubits": 1, "readout": "mod_k"}).n_qubits == 1
+    lda = parse_qnn({"dataset": "iris", "reduction": "lda", "n_qubits": 2, "readout": "mod_k"})
     assert lda.reduction == "lda"
-    assert parse_spec("qnn", {"dataset": "banknote", "reduction": "none", "n_qubits": 4}).n_qubits == 4
-    assert parse_spec("qnn", {"validation_fraction": 0.39, "test_fraction": 0.4}).test_fraction == 0.4
+    assert parse_qnn({"dataset": "banknote", "reduction": "none", "n_qubits": 4}).n_qubits == 4
+    assert parse_qnn({"validation_fraction": 0.39, "test_fraction": 0.4}).test_fraction == 0.4
 
 
 BAD: list[tuple[str, dict[str, Any], str]] = [
@@ -300,7 +309,8 @@ def test_integers_up_to_64_bits_reach_the_range_check() -> None:
         parse_spec("qnn", {"seed": 2**63 - 1})
     with pytest.raises(SpecError, match=r"seed: must be an integer .*, got 9223372036854775808"):
         parse_spec("qnn", {"seed": 2**63})
-    assert parse_spec("hypernet", {"study_depths": "1, 2.0, 4e0 ; 6"}).study_depths == (1, 2, 4, 6)
+    hypernet = parse_spec("hypernet", {"study_depths": "1, 2.0, 4e0 ; 6"})
+    assert isinstance(hypernet, HypernetSpec) and hypernet.study_depths == (1, 2, 4, 6)
 
 
 @pytest.mark.parametrize(("text", "message"), [

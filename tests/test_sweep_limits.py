@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from db import SUCCEEDED, Storage
 from db.models import Sweep
 from qmlapp import sweeps
+from qmlapp.analysis import Categorical
 from qmlapp.specs import SpecError
 
 TINY_BASE = {"dataset": "banknote", "n_qubits": 2, "depth": 1, "epochs": 1}
@@ -122,8 +123,9 @@ def test_a_long_list_of_values_validates_in_linear_time() -> None:
         spec = sweeps.SweepSpec.from_dict({"base": TINY_BASE, "sampler": "random", "n_trials": 10,
                                            "space": {"learning_rate": values}})
         dim = spec.space["learning_rate"]
+        assert isinstance(dim, Categorical)
         assert len(dim.choices) == n == sweeps.MAX_CHOICES
-        assert dim.code(values[-1]) == n - 1 and dim.code(20.0) is None  # type: ignore[union-attr]
+        assert dim.code(values[-1]) == n - 1 and dim.code(20.0) is None
         with pytest.raises(SpecError) as err:  # a duplicate at the very end is still found
             sweeps.SweepSpec.from_dict({"base": TINY_BASE, "sampler": "random", "n_trials": 10,
                                         "space": {"learning_rate": [*values[:-1], values[0]]}})

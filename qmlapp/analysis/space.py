@@ -279,13 +279,16 @@ def infer_space(param_dicts: Iterable[Mapping[str, Any]], *, exclude: Iterable[s
             continue
         distinct: dict[tuple[str, Any], Choice] = {}
         for v in values:
-            distinct.setdefault(choice_key(v), v)  # type: ignore[arg-type]
+            key = choice_key(v)
+            assert key is not None  # values without a key were skipped above
+            distinct.setdefault(key, v)
         if len(distinct) < 2:
             continue
         numeric = all(is_number(v) for v in distinct.values())
         if numeric and len(distinct) > max_categories:
-            lo, hi = min(distinct.values()), max(distinct.values())  # type: ignore[type-var]
-            is_int = all(isinstance(v, int) for v in distinct.values())
+            nums = [v for v in distinct.values() if not isinstance(v, str)]  # all of them: numeric
+            lo, hi = min(nums), max(nums)
+            is_int = all(isinstance(v, int) for v in nums)
             log = lo > 0 and hi / lo >= 100
             dims.append(Range(name, int(lo), int(hi), is_int=True, log=log) if is_int
                         else Range(name, float(lo), float(hi), log=log))

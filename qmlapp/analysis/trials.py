@@ -60,7 +60,7 @@ def trials_from_runs(runs: Iterable[RunLike], objective: str,
     out = []
     for run in runs:
         raw = (run.result or {}).get(objective)
-        value = float(raw) if is_number(raw) else None
+        value = float(as_scalar(raw)) if is_number(raw) else None
         params = {k: v for k, v in run.spec.items() if k not in ("kind", "schema_version")}
         out.append(Trial(run.id, params, value, run.status, (curves or {}).get(run.id), run.name))
     return out
