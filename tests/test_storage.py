@@ -583,6 +583,7 @@ def test_migrations_are_idempotent_and_at_head(db_url: str) -> None:
     second.close()
 
 
+@pytest.mark.slow  # three processes migrating one new database at once
 def test_concurrent_first_open_migrates_once(empty_db_url: str) -> None:
     url = empty_db_url  # no schema yet: all three processes find it unmigrated
     results: list[tuple[str, Any]] = race(open_storage, [(url,)] * 3, timeout=120)  # all three open at once
