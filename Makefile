@@ -46,7 +46,7 @@ run: $(STAMP)  ## start the app with an embedded worker on http://127.0.0.1:8501
 worker: $(STAMP)  ## an extra worker process for the same database
 	$(BIN)/python -m qmlapp worker
 
-test: $(STAMP)  ## the test suite but for the slow process-level tests (under 5 min on 2 cores)
+test: $(STAMP)  ## the suite but for the slow process-level and training-heavy tests (under 4 min on 2 cores)
 	$(BIN)/python -m pytest -q -m "not slow"
 
 test-slow: $(STAMP)  ## the slow ones: real worker processes killed, cancelled, SIGTERMed; a Dask cluster

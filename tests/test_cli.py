@@ -81,6 +81,7 @@ def test_submit_wait_json_executes_inline_when_no_worker(finished: tuple[str, di
     assert storage.list_workers(alive_within_s=60) == []  # the inline CLI worker deregistered
 
 
+@pytest.mark.slow  # a CLI process; the listing is checked in-process on the Runs page
 def test_runs_json_lists_the_run(finished: tuple[str, dict[str, Any]]) -> None:
     url, doc = finished
     code, out, err = run_cli(url, "runs", "--json")
@@ -106,6 +107,7 @@ def test_show_json(finished: tuple[str, dict[str, Any]]) -> None:
     assert shown["finished_at"].endswith("+00:00")
 
 
+@pytest.mark.slow  # two CLI processes; services.export_run is checked in-process
 def test_export_json_and_csv_agree(finished: tuple[str, dict[str, Any]], tmp_path: Path) -> None:
     url, doc = finished
     code, out, err = run_cli(url, "export", str(doc["id"]), "--format", "json")
@@ -158,6 +160,7 @@ def test_submit_without_wait_queues_from_stdin(cli: Callable[..., CliResult], db
     assert Storage(db_url).get_run(doc["id"]).spec == QnnSpec(**TINY_QNN).to_dict()
 
 
+@pytest.mark.slow  # CLI processes; cancel and delete are checked in-process on the Runs page
 def test_cancel_and_delete_a_queued_run(cli: Callable[..., CliResult], storage: Storage) -> None:
     run = services.submit_run(storage, "qnn", TINY_QNN)
     code, out, err = cli("cancel", str(run.id))

@@ -337,6 +337,7 @@ def test_every_v2_field_changes_the_run() -> None:
             != run(QnnSpec(**zz), LocalContext())["val_loss"])
 
 
+@pytest.mark.slow  # 150 SPSA evaluations on 4 qubits
 def test_herbst_budget_and_circuit_choices_are_recorded() -> None:
     """SPSA uses 2·budget + 51 evaluations, which shows the preset's budget (as run, noisy: 75)."""
     spec = QnnSpec(optimizer="spsa", budget_preset="herbst_as_run", readout_error=0.05, ansatz="pauli_two_design",
@@ -361,6 +362,7 @@ NOISY_TINY: dict[str, Any] = {"dataset": "iris", "n_qubits": 2, "readout": "mod_
                               "noise_2q": 0.05, "amplitude_damping": 0.02, "readout_error": 0.03}
 
 
+@pytest.mark.slow  # two noisy density-matrix trainings
 def test_noisy_adam_training_is_exact_and_reproducible() -> None:
     spec = QnnSpec(**NOISY_TINY, epochs=3)
     ctx = LocalContext()
