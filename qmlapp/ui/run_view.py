@@ -11,7 +11,7 @@ import streamlit as st
 
 from db import RunRecord, StorageError
 from qmlapp import services
-from qmlapp.formatting import result_titles
+from qmlapp.formatting import format_value, kind_or_none, result_provenance, result_titles
 from qmlapp.plots import learning_curves_info, plot_curves
 from qmlapp.registry import get_kind
 from qmlapp.specs import SpecError
@@ -47,16 +47,16 @@ def _results_block(run: RunRecord) -> None:
     result = run.result or {}
     labels = result.get("labels") or {}
     notes = result.get("label_notes") or {}
+    kind = kind_or_none(run.kind)
     rows = []
     for key, title in result_titles(run.kind).items():
         if key in result and result[key] is not None:
-            value = result[key]
-            # One type per column (Arrow): text, with 4 significant digits that keep 8.4e-14 visible.
-            shown = f"{value:.4g}" if isinstance(value, float) else str(value)
             # Runs stored before labels were one word hold "computed (exhaustive enumeration)": word, then note.
-            word, _, rest = str(labels.get(key, "computed")).partition(" ")
+            _, _, rest = str(labels.get(key, "")).partition(" ")
             note = notes.get(key) or rest.strip().removeprefix("(").removesuffix(")")
-            rows.append({"quantity": title, "value": shown, "provenance": word, "note": note})
+            # One type per column (Arrow): text, as on the Compare page (4 significant digits, units in the title).
+            rows.append({"quantity": title, "value": format_value(result[key]),
+                         "provenance": result_provenance(kind, result, key), "note": note})
     if rows:
         frame = pd.DataFrame(rows)
         if not any(row["note"] for row in rows):
